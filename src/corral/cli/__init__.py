@@ -1,0 +1,5 @@
+"""The ``corral`` command."""
+
+from corral.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,28 @@
+"""The typer application; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+import corral
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"corral {corral.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Run untrusted Python plugins in a pen the Linux kernel enforces."""
+
+
+def main() -> None:
+    app()

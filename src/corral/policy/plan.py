@@ -1,0 +1,99 @@
+"""The enforcement plan: plain data that the kernel layers consume.
+
+The policy core decides *what* a plugin may do; the sandbox layers decide
+*how* the kernel holds it to that. This record is the hand-over between
+them. It is built once per worker on the host side, shipped to the zygote
+as msgpack, and applied in the child before plugin code is imported, so it
+holds only primitive values (str, int, bool, tuples) and no behaviour.
+
+Paths are absolute and as seen from *inside* the pen (after mounts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+NETWORK_LEVELS = ("none", "internal", "restricted", "full")
+
+LAYERS = (
+    "session",  # setsid, fd cleanup, env rebuilt from scratch
+    "userns",
+    "mountns",
+    "pidns",
+    "ipcns",
+    "utsns",
+    "netns",
+    "rlimits",
+    "cgroups",
+    "landlock",
+    "seccomp",
+    "guard",
+)
+
+
+@dataclass(frozen=True)
+class EnforcementPlan:
+    """What one worker's pen allows, resolved to absolute paths, ports and numbers."""
+
+    # Filesystem (Landlock + guard). Directories cover everything beneath them.
+    read_paths: tuple[str, ...] = ()
+    write_paths: tuple[str, ...] = ()
+    exec_paths: tuple[str, ...] = ()
+    work_dir: str = ""
+    plugin_dir: str = ""
+    # Network (netns + Landlock TCP rules + seccomp socket families).
+    network: str = "none"
+    tcp_connect_ports: tuple[int, ...] = ()
+    tcp_bind_ports: tuple[int, ...] = ()
+    # Resource limits; 0 means "no limit from this field".
+    memory_mb: int = 0
+    cpu_seconds: int = 0
+    cpu_percent: int = 0
+    processes: int = 0
+    open_files: int = 0
+    file_size_mb: int = 0
+    disk_mb: int = 0
+    # Environment the plugin starts with (rebuilt from scratch).
+    env: tuple[tuple[str, str], ...] = ()
+    # Identity the pen runs as when the host is root (ignored otherwise).
+    pen_uid: int = 0
+    pen_gid: int = 0
+    # Cgroup directory names (relative) to join, created by the host; empty: none.
+    cgroup_name: str = ""
+    # Layers switched off for a sabotage test; always audited by the host.
+    disabled_layers: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.network not in NETWORK_LEVELS:
+            raise ValueError(f"network level {self.network!r} not in {NETWORK_LEVELS}")
+        unknown = set(self.disabled_layers) - set(LAYERS)
+        if unknown:
+            raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
+
+    def layer_on(self, layer: str) -> bool:
+        """Whether ``layer`` is to be applied (sabotage switches turn layers off)."""
+        return layer not in self.disabled_layers
+
+    def to_wire(self) -> dict[str, Any]:
+        """A msgpack-able dict; tuples become lists, the frozenset a sorted list."""
+        data = asdict(self)
+        data["disabled_layers"] = sorted(self.disabled_layers)
+        data["env"] = [list(kv) for kv in self.env]
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> EnforcementPlan:
+        """Rebuild a plan from :meth:`to_wire` output, refusing unknown keys."""
+        known = {f.name for f in fields(cls)}
+        extra = set(data) - known
+        if extra:
+            raise ValueError(f"unknown plan fields {sorted(extra)}")
+        values = dict(data)
+        for name in ("read_paths", "write_paths", "exec_paths"):
+            values[name] = tuple(values.get(name, ()))
+        for name in ("tcp_connect_ports", "tcp_bind_ports"):
+            values[name] = tuple(int(p) for p in values.get(name, ()))
+        values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
+        values["disabled_layers"] = frozenset(values.get("disabled_layers", ()))
+        return cls(**values)
