@@ -6,7 +6,8 @@ them. It is built once per worker on the host side, shipped to the zygote
 as msgpack, and applied in the child before plugin code is imported, so it
 holds only primitive values (str, int, bool, tuples) and no behaviour.
 
-Paths are absolute and as seen from *inside* the pen (after mounts).
+Paths are absolute and as seen from *inside* the pen (after mounts), except the
+``*_source`` fields, which are host paths.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class EnforcementPlan:
     exec_paths: tuple[str, ...] = ()
     work_dir: str = ""
     plugin_dir: str = ""
+    # Host-side sources of the two directories above. With the mount layer on,
+    # the pen bind-mounts plugin_source read-only at plugin_dir and work_source
+    # read-write at work_dir (both under a private tmpfs on /run/corral); with it
+    # off, the pen sees the sources directly and the *_dir fields equal them.
+    plugin_source: str = ""
+    work_source: str = ""
     # Network (netns + Landlock TCP rules + seccomp socket families).
     network: str = "none"
     tcp_connect_ports: tuple[int, ...] = ()
@@ -97,3 +104,7 @@ class EnforcementPlan:
         values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
         values["disabled_layers"] = frozenset(values.get("disabled_layers", ()))
         return cls(**values)
+
+
+PEN_PLUGIN_DIR = "/run/corral/plugin"
+PEN_WORK_DIR = "/run/corral/work"
