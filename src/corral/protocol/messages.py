@@ -1,0 +1,159 @@
+"""The messages host and worker exchange, as frozen values validated on arrival.
+
+Either end may start a message at any time: the host calls the plugin, the
+plugin calls host functions, the worker reports events. Every message has a
+``kind`` and an ``id``; replies carry the id of what they answer. A message
+that arrives with a wrong shape is a ``ProtocolError``, never a KeyError deep
+in the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from corral.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base of every message; ``KIND`` is the wire name."""
+
+    KIND: ClassVar[str] = ""
+    id: int
+
+    def to_wire(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.KIND
+        return data
+
+
+@dataclass(frozen=True)
+class Call(Message):
+    """Host -> worker: run a plugin callable."""
+
+    KIND: ClassVar[str] = "call"
+    name: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A failure as it crosses the channel: type name, message, and context."""
+
+    type: str
+    message: str
+    permission: str = ""
+    traceback: str = ""
+    limit: str = ""
+
+
+@dataclass(frozen=True)
+class Result(Message):
+    """Worker -> host (answering ``Call``) or host -> worker (answering ``HostCall``)."""
+
+    KIND: ClassVar[str] = "result"
+    ok: bool
+    value: Any = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True)
+class HostCall(Message):
+    """Worker -> host: the plugin calls a host function."""
+
+    KIND: ClassVar[str] = "hostcall"
+    name: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ready(Message):
+    """Worker -> host: the plugin is imported and set up; these are its callables."""
+
+    KIND: ClassVar[str] = "ready"
+    callables: list[str] = field(default_factory=list)
+    hooks: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event(Message):
+    """Worker -> host: something the host should audit (a guard denial, a stripped env)."""
+
+    KIND: ClassVar[str] = "event"
+    type: str
+    decision: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Shutdown(Message):
+    """Host -> worker: run teardown and exit."""
+
+    KIND: ClassVar[str] = "shutdown"
+
+
+# --- host <-> zygote control channel ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Spawn(Message):
+    """Host -> zygote: fork a worker; its channel and output fds travel as SCM_RIGHTS."""
+
+    KIND: ClassVar[str] = "spawn"
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spawned(Message):
+    """Zygote -> host: the worker with this request id runs as ``pid`` (or failed)."""
+
+    KIND: ClassVar[str] = "spawned"
+    pid: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Exited(Message):
+    """Zygote -> host: a worker was reaped, with its wait status and rusage."""
+
+    KIND: ClassVar[str] = "exited"
+    pid: int = 0
+    exit_code: int | None = None
+    signal: int | None = None
+    cpu_seconds: float = 0.0
+    max_rss_kb: int = 0
+
+
+KINDS: dict[str, type[Message]] = {
+    cls.KIND: cls
+    for cls in (Call, Result, HostCall, Ready, Event, Shutdown, Spawn, Spawned, Exited)
+}
+
+
+def from_wire(data: dict[str, Any]) -> Message:
+    """Build the message a decoded frame describes, or raise ``ProtocolError``."""
+    cls = KINDS.get(str(data.get("kind")))
+    if cls is None:
+        raise ProtocolError(f"unknown message kind {data.get('kind')!r}")
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    if cls is Result and isinstance(values.get("error"), dict):
+        values["error"] = _error_info(values["error"])
+    try:
+        message = cls(**values)
+    except TypeError as exc:
+        raise ProtocolError(f"bad {cls.KIND} message: {exc}") from exc
+    if not isinstance(message.id, int):
+        raise ProtocolError(f"{cls.KIND} message id must be an integer")
+    return message
+
+
+def _error_info(data: dict[str, Any]) -> ErrorInfo:
+    names = {f.name for f in fields(ErrorInfo)}
+    try:
+        return ErrorInfo(**{k: str(v) for k, v in data.items() if k in names})
+    except TypeError as exc:
+        raise ProtocolError(f"bad error info: {exc}") from exc
