@@ -39,6 +39,9 @@ _EXPORTS: dict[str, str] = {
     "ProtocolError": "corral.errors",
     # bounds
     "Limits": "corral.limits",
+    # host side
+    "Host": "corral.runtime",
+    "PluginHandle": "corral.runtime",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

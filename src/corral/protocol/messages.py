@@ -76,6 +76,7 @@ class Ready(Message):
     KIND: ClassVar[str] = "ready"
     callables: list[str] = field(default_factory=list)
     hooks: dict[str, str] = field(default_factory=dict)
+    error: ErrorInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def from_wire(data: dict[str, Any]) -> Message:
         raise ProtocolError(f"unknown message kind {data.get('kind')!r}")
     names = {f.name for f in fields(cls)}
     values = {k: v for k, v in data.items() if k in names}
-    if cls is Result and isinstance(values.get("error"), dict):
+    if cls in (Result, Ready) and isinstance(values.get("error"), dict):
         values["error"] = _error_info(values["error"])
     try:
         message = cls(**values)

@@ -1,1 +1,6 @@
-"""corral.runtime."""
+"""The host side: the Host facade, plugin handles, workers, the zygote client."""
+
+from corral.runtime.handle import PluginHandle
+from corral.runtime.host import Host
+
+__all__ = ["Host", "PluginHandle"]

@@ -1,0 +1,299 @@
+"""One running pen, seen from the host: its channel, its timeouts, its death.
+
+Everything the host believes about a worker comes from outside the pen where
+it can (DESIGN.md, "What the host believes"): the wait status and rusage the
+zygote reports, /proc of the worker, the cgroup. Only guard denials and
+results travel over the channel the plugin controls.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from corral import errors
+from corral.limits import DEFAULT_LIMITS
+from corral.protocol import (
+    Call,
+    Connection,
+    ErrorInfo,
+    Event,
+    Exited,
+    HostCall,
+    Message,
+    Ready,
+    Result,
+    Shutdown,
+)
+from corral.runtime.zygote import SpawnedWorker
+
+EventHandler = Callable[[Event], None]
+HostCallHandler = Callable[[HostCall], Result]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Resources one call used, measured from outside the pen."""
+
+    wall_seconds: float
+    cpu_seconds: float
+    peak_memory_mb: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "wall_seconds": round(self.wall_seconds, 4),
+            "cpu_seconds": round(self.cpu_seconds, 4),
+            "peak_memory_mb": round(self.peak_memory_mb, 2),
+        }
+
+
+class _Ended(Exception):
+    """The channel closed or the deadline passed; the caller classifies why."""
+
+
+_ERRORS: dict[str, type[errors.CorralError]] = {
+    name: getattr(errors, name)
+    for name in (
+        "PermissionDenied",
+        "PluginTimeout",
+        "ResourceLimitExceeded",
+        "PluginValidationError",
+        "SandboxUnavailable",
+        "ManifestError",
+        "ProtocolError",
+    )
+}
+
+
+def raise_remote(plugin: str, err: ErrorInfo) -> None:
+    """Re-raise an error that crossed the channel as the right corral exception."""
+    if err.type == "PermissionDenied":
+        raise errors.PermissionDenied(err.message, permission=err.permission, layer="guard")
+    if err.type == "PluginValidationError":
+        raise errors.PluginValidationError(plugin, err.message.split(": ", 1)[-1])
+    if err.type == "SandboxUnavailable":
+        layer, _, message = err.message.partition(": ")
+        raise errors.SandboxUnavailable(layer, message)
+    if err.type == "MemoryError":
+        raise errors.ResourceLimitExceeded(
+            f"{plugin}: memory limit (memory_mb) reached: {err.message}", limit="memory_mb"
+        )
+    if err.type in ("PermissionError", "OSError") and "Operation not permitted" in err.message:
+        raise errors.PermissionDenied(
+            f"{err.message} (refused by the kernel)", layer="kernel", operation=err.type
+        )
+    raise errors.PluginFailed(
+        f"{err.type}: {err.message}", remote_type=err.type, remote_traceback=err.traceback
+    )
+
+
+class WorkerProcess:
+    """A spawned worker and the protocol state of its channel."""
+
+    def __init__(self, spawned: SpawnedWorker, plugin: str) -> None:
+        self.spawned = spawned
+        self.plugin = plugin
+        self.pid = spawned.pid
+        self.conn = Connection(max_frame_bytes=DEFAULT_LIMITS.frame_bytes)
+        self.callables: list[str] = []
+        self.hooks: dict[str, str] = {}
+        self.output: collections.deque[str] = collections.deque(maxlen=200)
+        self._inbox: list[Message] = []
+        self._pidfd = _open_pidfd(spawned.pid)
+        self.dead = False
+        for fd in (spawned.stdout, spawned.stderr):
+            threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def wait_ready(self, timeout: float, on_event: EventHandler) -> None:
+        """Wait for the plugin to be imported and set up, under the init timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                message = self._next(deadline)
+            except _Ended:
+                self._fail("init_timeout_seconds", timeout, deadline)
+            if isinstance(message, Event):
+                on_event(message)
+            elif isinstance(message, Ready):
+                if message.error is not None:
+                    self.kill()
+                    raise_remote(self.plugin, message.error)
+                self.callables, self.hooks = message.callables, message.hooks
+                return
+
+    def call(
+        self,
+        call: Call,
+        timeout: float,
+        on_event: EventHandler,
+        on_hostcall: HostCallHandler,
+    ) -> tuple[Any, Usage]:
+        """Run one call; returns its value and usage or raises a ``CorralError``."""
+        start_wall, start_cpu = time.monotonic(), self.cpu_seconds()
+        deadline = start_wall + timeout
+        self.spawned.channel.sendall(self.conn.send(call))
+        while True:
+            try:
+                message = self._next(deadline)
+            except _Ended:
+                self._fail("call_timeout_seconds", timeout, deadline)
+            if isinstance(message, Event):
+                on_event(message)
+            elif isinstance(message, HostCall):
+                self.spawned.channel.sendall(self.conn.send(on_hostcall(message)))
+            elif isinstance(message, Result) and message.id == call.id:
+                usage = Usage(
+                    time.monotonic() - start_wall,
+                    self.cpu_seconds() - start_cpu,
+                    self.peak_memory_mb(),
+                )
+                if not message.ok and message.error is not None:
+                    raise_remote(self.plugin, message.error)
+                return message.value, usage
+
+    def shutdown(self) -> None:
+        """Ask for teardown, then make sure the process is gone."""
+        if not self.dead:
+            try:
+                self.spawned.channel.sendall(self.conn.send(Shutdown(id=0)))
+                self.spawned.exited.result(DEFAULT_LIMITS.close_grace_seconds)
+            except (OSError, FutureTimeout):
+                pass
+        self.kill()
+
+    def kill(self) -> Exited | None:
+        """Terminate, wait, kill, reap: always leaves no process behind."""
+        if self._pidfd is not None and not self.spawned.exited.done():
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            exited = self.spawned.exited.result(DEFAULT_LIMITS.close_grace_seconds * 5)
+        except FutureTimeout:
+            exited = None
+        self._close()
+        return exited
+
+    def _close(self) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        self.spawned.channel.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    # --- reading ------------------------------------------------------------
+
+    def _next(self, deadline: float) -> Message:
+        while not self._inbox:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Ended("deadline")
+            ready, _, _ = select.select([self.spawned.channel], [], [], remaining)
+            if not ready:
+                continue
+            data = self.spawned.channel.recv(65536)
+            if not data:
+                raise _Ended("closed")
+            self._inbox.extend(self.conn.receive_data(data))
+        return self._inbox.pop(0)
+
+    def _fail(self, limit: str, seconds: float, deadline: float) -> Any:
+        """The channel ended or the deadline passed: kill, then say why as an error."""
+        timed_out = time.monotonic() >= deadline
+        exited = self.kill() if timed_out else self._await_exit()
+        if timed_out:
+            raise errors.PluginTimeout(
+                f"{self.plugin}: no answer within {limit}={seconds:g}; the worker was killed",
+                limit=limit,
+                seconds=seconds,
+            )
+        raise self._death_error(exited)
+
+    def _await_exit(self) -> Exited | None:
+        try:
+            return self.spawned.exited.result(DEFAULT_LIMITS.close_grace_seconds)
+        except FutureTimeout:
+            return self.kill()
+        finally:
+            self._close()
+
+    def _death_error(self, exited: Exited | None) -> errors.CorralError:
+        tail = "".join(self.output)[-2000:]
+        if exited is None:
+            return errors.PluginCrashed(f"{self.plugin}: the worker vanished")
+        if exited.signal == signal.SIGXCPU:
+            return errors.ResourceLimitExceeded(
+                f"{self.plugin}: CPU time limit (cpu_seconds) reached; the worker was killed",
+                limit="cpu_seconds",
+            )
+        if exited.signal == signal.SIGKILL and "MemoryError" not in tail:
+            return errors.PluginCrashed(
+                f"{self.plugin}: the worker was killed (SIGKILL; memory limit or kill)\n{tail}".rstrip(),
+                signal=exited.signal,
+            )
+        what = f"signal {exited.signal}" if exited.signal else f"exit code {exited.exit_code}"
+        return errors.PluginCrashed(
+            f"{self.plugin}: the worker died ({what})\n{tail}".rstrip(),
+            exit_code=exited.exit_code,
+            signal=exited.signal,
+        )
+
+    def _drain(self, fd: int) -> None:
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(4096):
+                self.output.append(
+                    chunk[: DEFAULT_LIMITS.log_line_bytes].decode("utf-8", "replace")
+                )
+
+    # --- measuring ----------------------------------------------------------
+
+    def _pen_processes(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self._pen_processes():
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                continue
+        return total
+
+    def peak_memory_mb(self) -> float:
+        peak = 0
+        for proc in self._pen_processes():
+            try:
+                with open(f"/proc/{proc.pid}/status", encoding="ascii") as fh:
+                    for line in fh:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except OSError:
+                continue
+        return peak / 1024
+
+
+def _open_pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None

@@ -1,0 +1,58 @@
+"""The guard's question, answered: the pen's baseline first, then the grant.
+
+Ordinary code must just work in a pen (DESIGN.md, "What a pen allows with
+no grant"): reading the interpreter, the stdlib and system libraries, and
+writing the private /tmp. Those allowances are not permissions a plugin
+asked for, so they are not in its grant; the worker adds them here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from corral.policy.decision import Decision, Request
+
+_ALLOWED = Decision(True, "allowed in every pen", "baseline")
+
+
+class Checker(Protocol):
+    """Anything that decides a request (a ``Grant`` in practice)."""
+
+    def check(self, request: Request) -> Decision: ...
+
+
+def _roots(paths: Sequence[str]) -> tuple[str, ...]:
+    return tuple(p.rstrip("/") + "/" for p in paths if p)
+
+
+def make_check(
+    grant: Checker,
+    baseline_read: Sequence[str],
+    baseline_write: Sequence[str],
+    plugin_dir: str = "",
+) -> Callable[[Request], Decision]:
+    """A check function for the guard: baseline allowances, else ask the grant.
+
+    The plugin's own ``.py`` files are always readable (it must import itself);
+    its other files need a ``file:read`` grant like any data.
+    """
+    read_roots = _roots([*baseline_read, *baseline_write])
+    write_roots = _roots(baseline_write)
+    code_root = _roots([plugin_dir]) if plugin_dir else ()
+
+    def under(path: str, roots: tuple[str, ...]) -> bool:
+        return (path + "/").startswith(roots)
+
+    def check(request: Request) -> Decision:
+        if request.domain == "file":
+            roots = read_roots if request.action == "read" else write_roots
+            if under(request.target, roots):
+                return _ALLOWED
+            if request.action == "read" and under(request.target, code_root):
+                if request.target.endswith(".py") or os.path.isdir(request.target):
+                    return _ALLOWED
+        return grant.check(request)
+
+    return check
