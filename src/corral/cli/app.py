@@ -24,5 +24,16 @@ def _root(
     """Run untrusted Python plugins in a pen the Linux kernel enforces."""
 
 
+def _register() -> None:
+    from corral.cli.doctor import doctor
+    from corral.cli.run import run
+
+    app.command("run")(run)
+    app.command("doctor")(doctor)
+
+
+_register()
+
+
 def main() -> None:
     app()

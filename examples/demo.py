@@ -1,0 +1,140 @@
+"""corral's main job, shown: real plugins, good and malicious, run in the pen.
+
+`make demo` runs this. A well-behaved plugin does its work; a malicious one
+tries to read secrets, write outside its directory, reach the network, spawn
+programs, signal the host and exhaust resources. Each attempt is judged from
+outside the pen, and the table shows what was allowed, what was denied, and
+which permission would have allowed it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import corral
+from corral.audit import MemorySink
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD = ROOT / "tests" / "plugins" / "good"
+BAD = ROOT / "tests" / "plugins" / "fixtures" / "malicious_plugin"
+console = Console()
+
+
+def attempt(plugin: Any, name: str, *args: Any) -> tuple[str, str]:
+    """Run one call; return (decision, reason) for the table."""
+    try:
+        value = plugin.call(name, *args)
+    except corral.PermissionDenied as exc:
+        return "denied", exc.permission and f"needs {exc.permission}" or str(exc)[:80]
+    except corral.CorralError as exc:
+        return "denied", f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+    return "allowed", repr(value)[:90]
+
+
+def good_rows(host: corral.Host) -> list[tuple[str, str, str, str]]:
+    plugin = host.load(GOOD)
+    rows = []
+    for label, name, args in [
+        ("call with state kept across calls", "echo", ("hello",)),
+        ("read shipped data (file:read=data/**)", "cities", ()),
+        ("write + rename in $WORK", "write_note", ("note.txt", "hi")),
+        ("sqlite in $WORK", "sqlite_roundtrip", ()),
+        ("threads", "threads", (4,)),
+        ("read data/secrets (deny wins)", "secret", ()),
+    ]:
+        decision, reason = attempt(plugin, name, *args)
+        rows.append((plugin.name, label, decision, reason))
+    return rows
+
+
+def bad_rows(host: corral.Host, outside: Path, port: int) -> list[tuple[str, str, str, str]]:
+    plugin = host.load(BAD)
+    secret = str(outside / "secret.txt")
+    attacks: list[tuple[str, str, tuple[Any, ...]]] = [
+        ("open() a file outside the grant", "read_open", (secret,)),
+        ("same file via ctypes libc open()", "read_ctypes", (secret,)),
+        ("same file via raw openat syscall", "read_syscall", (secret,)),
+        ("/etc/passwd via ctypes", "read_ctypes", ("/etc/passwd",)),
+        ("write outside $WORK", "write_file", (str(outside / "pwned"),)),
+        ("symlink escape from $WORK", "symlink_escape", (secret,)),
+        ("connect to a host listener", "connect", ("127.0.0.1", port)),
+        ("connect via ctypes socket", "connect_ctypes", (port,)),
+        ("spawn /usr/bin/id", "spawn", (["/usr/bin/id"],)),
+        ("read the host's environ", "environ_of", (os.getpid(),)),
+        ("ptrace the host", "ptrace_attach", (os.getpid(),)),
+        ("create a user namespace", "unshare_userns", ()),
+        ("fork bomb (200 forks)", "fork_bomb", (200,)),
+        ("memory bomb (1 GiB)", "memory_bomb", (1024,)),
+        ("busy loop past cpu_seconds", "busy_loop", (30,)),
+        ("sleep past the call timeout", "sleep", (30,)),
+        ("fd flood", "fd_flood", (10_000,)),
+    ]
+    rows = []
+    for label, name, args in attacks:
+        decision, reason = attempt(plugin, name, *args)
+        rows.append((plugin.name, label, decision, reason))
+    return rows
+
+
+def show(rows: list[tuple[str, str, str, str]], audit: MemorySink) -> None:
+    table = Table(title="corral demo: every call ran in a kernel-confined pen")
+    for column in ("plugin", "operation", "decision", "result / reason"):
+        table.add_column(column, overflow="fold")
+    for plugin, label, decision, reason in rows:
+        colour = "green" if decision == "allowed" else "red"
+        table.add_row(plugin, label, f"[{colour}]{decision}[/{colour}]", reason)
+    console.print(table)
+    denials = [e for e in audit.events if e.kind == "denied"]
+    console.print(f"audit: {len(audit.events)} events, {len(denials)} guard denials recorded")
+
+
+def with_listener(fn: Callable[[int], None]) -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    server.setblocking(False)
+    try:
+        fn(server.getsockname()[1])
+        try:
+            server.accept()
+            console.print("[bold red]the listener saw a connection![/bold red]")
+            sys.exit(1)
+        except BlockingIOError:
+            console.print("host listener: no connection from any pen (checked from outside)")
+    finally:
+        server.close()
+
+
+def main() -> None:
+    outside = Path(tempfile.mkdtemp(prefix="corral-demo-", dir="/var/tmp"))
+    outside.chmod(0o755)
+    (outside / "secret.txt").write_text("TOPSECRET")
+    (outside / "secret.txt").chmod(0o644)
+    audit = MemorySink()
+    home = Path(tempfile.mkdtemp(prefix="corral-demo-home-"))
+    try:
+        with corral.Host(home=home, audit=audit) as host:
+
+            def run(port: int) -> None:
+                show(good_rows(host) + bad_rows(host, outside, port), audit)
+
+            with_listener(run)
+        if (outside / "pwned").exists():
+            console.print("[bold red]a write escaped the pen![/bold red]")
+            sys.exit(1)
+        console.print("outside the pen: secret unread, no file written (checked from outside)")
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
