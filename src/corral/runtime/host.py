@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.store import store_plugin
 from corral.runtime.worker import Usage, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
-from corral.sandbox import probe
+from corral.sandbox import cgroups, probe
+from corral.sandbox.cgroups import CgroupSet
 
 ISOLATION_LEVELS = ("kernel", "process")
 _PROCESS_OFF = frozenset(
@@ -162,11 +164,17 @@ class Host:
         return base | self.unsafe_disable_layers
 
     def _start_worker(self, handle: PluginHandle) -> WorkerProcess:
-        spec = self._spec(handle)
-        if self._zygote is None or not self._zygote.alive:
-            self._zygote = ZygoteClient()
-        spawned = self._zygote.spawn(spec)
-        worker = WorkerProcess(spawned, handle.name)
+        cgroup = self._cgroup(handle)
+        try:
+            spec = self._spec(handle, cgroup.name if cgroup else "")
+            if self._zygote is None or not self._zygote.alive:
+                self._zygote = ZygoteClient()
+            spawned = self._zygote.spawn(spec)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.destroy()
+            raise
+        worker = WorkerProcess(spawned, handle.name, cgroup)
         on_event = self._event_handler(handle, str(worker.pid))
         try:
             worker.wait_ready(handle.grant.limits.init_timeout_seconds, on_event)
@@ -185,7 +193,25 @@ class Host:
         )
         return worker
 
-    def _spec(self, handle: PluginHandle) -> dict[str, Any]:
+    def _cgroup(self, handle: PluginHandle) -> CgroupSet | None:
+        """A fresh cgroup set for one worker where this host can create them, else None.
+
+        Without cgroups the pen falls back to rlimits (DESIGN.md, "Limits without
+        root"); ``corral doctor`` says which is in force.
+        """
+        if "cgroups" in self._disabled_layers() or os.geteuid() != 0:
+            return None
+        if not all(cgroups.available().get(c) for c in ("memory", "pids", "cpu")):
+            return None
+        limits = handle.grant.limits
+        return CgroupSet.create(
+            f"{handle.name}-{uuid.uuid4().hex[:12]}",
+            memory_mb=limits.memory_mb,
+            processes=limits.processes,
+            cpu_percent=limits.cpu_percent,
+        )
+
+    def _spec(self, handle: PluginHandle, cgroup_name: str) -> dict[str, Any]:
         disabled = self._disabled_layers()
         if self.unsafe_disable_layers:
             self.record(
@@ -197,7 +223,11 @@ class Host:
         work = self._work_dir(handle.name)
         layout = PenLayout(str(handle.store_dir), str(work), mounted="mountns" not in disabled)
         plan, read, write = build_plan(
-            handle.grant, layout, host_env=os.environ, disabled_layers=disabled
+            handle.grant,
+            layout,
+            host_env=os.environ,
+            cgroup_name=cgroup_name,
+            disabled_layers=disabled,
         )
         probe.require(plan)
         return {

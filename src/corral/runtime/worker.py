@@ -36,6 +36,7 @@ from corral.protocol import (
     Shutdown,
 )
 from corral.runtime.zygote import SpawnedWorker
+from corral.sandbox.cgroups import CgroupSet
 
 EventHandler = Callable[[Event], None]
 HostCallHandler = Callable[[HostCall], Result]
@@ -100,8 +101,9 @@ def raise_remote(plugin: str, err: ErrorInfo) -> None:
 class WorkerProcess:
     """A spawned worker and the protocol state of its channel."""
 
-    def __init__(self, spawned: SpawnedWorker, plugin: str) -> None:
+    def __init__(self, spawned: SpawnedWorker, plugin: str, cgroup: CgroupSet | None = None) -> None:
         self.spawned = spawned
+        self.cgroup = cgroup
         self.plugin = plugin
         self.pid = spawned.pid
         self.conn = Connection(max_frame_bytes=DEFAULT_LIMITS.frame_bytes)
@@ -111,6 +113,7 @@ class WorkerProcess:
         self._inbox: list[Message] = []
         self._pidfd = _open_pidfd(spawned.pid)
         self.dead = False
+        self._oom_killed = False
         for fd in (spawned.stdout, spawned.stderr):
             threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
 
@@ -175,6 +178,8 @@ class WorkerProcess:
 
     def kill(self) -> Exited | None:
         """Terminate, wait, kill, reap: always leaves no process behind."""
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
         if self._pidfd is not None and not self.spawned.exited.done():
             try:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
@@ -192,6 +197,9 @@ class WorkerProcess:
             return
         self.dead = True
         self.spawned.channel.close()
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+            self.cgroup.destroy()
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
@@ -225,6 +233,9 @@ class WorkerProcess:
         raise self._death_error(exited)
 
     def _await_exit(self) -> Exited | None:
+        if self.cgroup is not None:
+            usage = self.cgroup.usage()
+            self._oom_killed = usage.oom_kills > 0 or usage.under_oom
         try:
             return self.spawned.exited.result(DEFAULT_LIMITS.close_grace_seconds)
         except FutureTimeout:
@@ -240,6 +251,11 @@ class WorkerProcess:
             return errors.ResourceLimitExceeded(
                 f"{self.plugin}: CPU time limit (cpu_seconds) reached; the worker was killed",
                 limit="cpu_seconds",
+            )
+        if exited.signal == signal.SIGKILL and self._oom_killed:
+            return errors.ResourceLimitExceeded(
+                f"{self.plugin}: memory limit (memory_mb) reached; the kernel killed the worker",
+                limit="memory_mb",
             )
         if exited.signal == signal.SIGKILL and "MemoryError" not in tail:
             return errors.PluginCrashed(
@@ -270,6 +286,8 @@ class WorkerProcess:
             return []
 
     def cpu_seconds(self) -> float:
+        if self.cgroup is not None:
+            return self.cgroup.usage().cpu_ns / 1e9
         total = 0.0
         for proc in self._pen_processes():
             try:
@@ -280,6 +298,8 @@ class WorkerProcess:
         return total
 
     def peak_memory_mb(self) -> float:
+        if self.cgroup is not None:
+            return self.cgroup.usage().memory_peak_bytes / (1024 * 1024)
         peak = 0
         for proc in self._pen_processes():
             try:
