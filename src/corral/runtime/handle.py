@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from corral.errors import CorralError, PluginError, PluginSuspended
 from corral.policy import Grant, Manifest
 from corral.protocol import Call
-from corral.runtime.worker import Usage, WorkerProcess
+from corral.runtime.worker import Usage, Worker
 
 if TYPE_CHECKING:
     from corral.runtime.host import Host
@@ -36,7 +36,7 @@ class PluginHandle:
         self.version = manifest.version
         self.state = "loaded"
         self.last_usage: Usage | None = None
-        self._slots: queue.Queue[WorkerProcess | None] = queue.Queue()
+        self._slots: queue.Queue[Worker | None] = queue.Queue()
         for _ in range(max(1, workers)):
             self._slots.put(None)
         first = self._slots.get()
@@ -69,7 +69,7 @@ class PluginHandle:
         """The asyncio form of :meth:`call`; the wait happens off the event loop."""
         return await asyncio.to_thread(self.call, name, *args, **kwargs)
 
-    def _ensure(self, worker: WorkerProcess | None) -> WorkerProcess:
+    def _ensure(self, worker: Worker | None) -> Worker:
         if worker is not None and not worker.dead:
             return worker
         return self._host._start_worker(self)
@@ -82,7 +82,7 @@ class PluginHandle:
         self._drain(lambda w: w.shutdown())
         self._host._forget(self)
 
-    def _drain(self, action: Callable[[WorkerProcess], None]) -> None:
+    def _drain(self, action: Callable[[Worker], None]) -> None:
         while True:
             try:
                 worker = self._slots.get_nowait()

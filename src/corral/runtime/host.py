@@ -26,7 +26,8 @@ from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.store import store_plugin
-from corral.runtime.worker import Usage, WorkerProcess
+from corral.runtime.inprocess import InProcessWorker
+from corral.runtime.worker import Usage, Worker, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
@@ -48,6 +49,7 @@ class Host:
         audit: AuditSink | str | None = None,
         isolation: str = "kernel",
         unsafe_disable_layers: Iterable[str] = (),
+        unsafe_in_process: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if isolation not in ISOLATION_LEVELS:
@@ -57,6 +59,7 @@ class Host:
         self.audit = self._sink(audit)
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
+        self.unsafe_in_process = unsafe_in_process
         unknown = self.unsafe_disable_layers - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
@@ -163,7 +166,12 @@ class Host:
         base = _PROCESS_OFF if self.isolation == "process" else frozenset()
         return base | self.unsafe_disable_layers
 
-    def _start_worker(self, handle: PluginHandle) -> WorkerProcess:
+    def _start_worker(self, handle: PluginHandle) -> Worker:
+        if self.unsafe_in_process:
+            self.record("unsafe", handle.name, "info", unsafe_in_process=True)
+            inproc = InProcessWorker(handle.name, str(handle.store_dir), handle.manifest.entry)
+            self._callables[handle.name] = inproc.callables
+            return inproc
         cgroup = self._cgroup(handle)
         try:
             spec = self._spec(handle, cgroup.name if cgroup else "")
@@ -248,7 +256,7 @@ class Host:
         return work
 
     def _run_call(
-        self, handle: PluginHandle, worker: WorkerProcess, call: Call
+        self, handle: PluginHandle, worker: Worker, call: Call
     ) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds
         on_event = self._event_handler(handle, str(worker.pid))

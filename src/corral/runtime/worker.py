@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -56,6 +56,26 @@ class Usage:
             "cpu_seconds": round(self.cpu_seconds, 4),
             "peak_memory_mb": round(self.peak_memory_mb, 2),
         }
+
+
+class Worker(Protocol):
+    """What a plugin handle needs of a worker, confined or (unsafe) in-process."""
+
+    pid: int
+    dead: bool
+    callables: list[str]
+    hooks: dict[str, str]
+
+    @property
+    def conn(self) -> Any: ...
+
+    def call(
+        self, call: Call, timeout: float, on_event: EventHandler, on_hostcall: HostCallHandler
+    ) -> tuple[Any, Usage]: ...
+
+    def shutdown(self) -> None: ...
+
+    def kill(self) -> Any: ...
 
 
 class _Ended(Exception):

@@ -23,7 +23,7 @@ from corral.protocol import Ready
 from corral.sandbox.apply import confine
 from corral.worker.checks import make_check
 from corral.worker.guard import Guard
-from corral.worker.loader import load_entry
+from corral.loading import load_entry
 from corral.worker.serve import CHANNEL_FD, Channel, error_info, serve
 
 

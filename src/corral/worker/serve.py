@@ -32,7 +32,7 @@ from corral.protocol import (
     Result,
     Shutdown,
 )
-from corral.worker.loader import Loaded
+from corral.loading import Loaded
 
 CHANNEL_FD = 3
 

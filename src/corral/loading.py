@@ -1,4 +1,4 @@
-"""Import a plugin inside the pen and find its callables.
+"""Import a plugin and find its callables (in the pen, or in-process for trusted code).
 
 The entry module is imported under a private package name, and the plugin
 directory is appended to the *end* of ``sys.path``: a plugin file called
@@ -52,13 +52,14 @@ def load_entry(plugin: str, plugin_dir: str, entry: str) -> Loaded:
 
 
 def _import(plugin: str, plugin_dir: str, module_name: str) -> types.ModuleType:
-    package = types.ModuleType(PRIVATE_PACKAGE)
+    name = f"{PRIVATE_PACKAGE}_{plugin.replace('-', '_')}"
+    package = types.ModuleType(name)
     package.__path__ = [plugin_dir]
-    sys.modules[PRIVATE_PACKAGE] = package
+    sys.modules[name] = package
     if plugin_dir not in sys.path:
         sys.path.append(plugin_dir)
     try:
-        return importlib.import_module(f"{PRIVATE_PACKAGE}.{module_name}")
+        return importlib.import_module(f"{name}.{module_name}")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.endswith(module_name.split(".")[0]):
             raise PluginValidationError(
