@@ -1,0 +1,280 @@
+"""Control groups: memory, task and CPU limits measured and enforced from outside the pen.
+
+An rlimit binds one process and is counted by it; a cgroup binds the whole
+pen, every child and thread included, and is read by the host without asking
+the pen. So the host creates one group per worker, the worker joins it before
+it confines itself, and the host reads usage, kills and removes the group.
+The pen cannot leave it: moving a process needs write access to another
+group's ``cgroup.procs``, which the pen's uid and Landlock both deny.
+
+Groups are created under the *host's own* group of each hierarchy
+(``<mount>/<own path>/corral/<name>``), not at the hierarchy's root: limits
+set on the host's group (by systemd or a container runtime) then still bind
+its plugins. On a machine whose host runs at the root this is the plain
+``/sys/fs/cgroup/<controller>/corral/<name>``. The worker resolves the same
+path because it inherits the host's groups (zygote and workers are children).
+
+cgroup v1 is what is implemented (it is all this machine has); a v2-only host
+is detected and refused with a clear message rather than half-served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from corral.errors import SandboxUnavailable
+from corral.sandbox.rlimits import MIB, task_limit
+
+CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "freezer")
+BASE = "corral"
+CFS_PERIOD_US = 100_000
+MIN_QUOTA_US = 1_000
+REQUIREMENT = "cgroup v1 controllers mounted under /sys/fs/cgroup and writable (root)"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _v1_mounts() -> dict[str, tuple[str, str]]:
+    """controller -> (mount point, mount root) for every v1 hierarchy."""
+    found: dict[str, tuple[str, str]] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fields, (fstype, _source, options) = left.split(), right.split()[:3]
+        if fstype != "cgroup":
+            continue
+        point = fields[4].encode().decode("unicode_escape")
+        for option in options.split(","):
+            if option in CONTROLLERS:
+                found[option] = (point, fields[3])
+    return found
+
+
+def _own_paths() -> dict[str, str]:
+    """controller -> this process's group path in that v1 hierarchy."""
+    paths: dict[str, str] = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            paths[controller] = path
+    return paths
+
+
+def base_dirs() -> dict[str, Path]:
+    """controller -> the directory holding corral's groups, for each mounted v1 controller."""
+    own = _own_paths()
+    bases: dict[str, Path] = {}
+    for controller, (point, root) in _v1_mounts().items():
+        path = own.get(controller, "/")
+        relative = path[len(root) :] if path.startswith(root) and root != "/" else path
+        bases[controller] = Path(point) / relative.lstrip("/") / BASE
+    return bases
+
+
+def unified_controllers() -> frozenset[str]:
+    """Controllers a cgroup v2 hierarchy offers here (detected, not used yet)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        if right.split()[:1] == ["cgroup2"]:
+            with contextlib.suppress(OSError):
+                return frozenset((Path(left.split()[4]) / "cgroup.controllers").read_text().split())
+    return frozenset()
+
+
+def available() -> dict[str, bool]:
+    """Per v1 controller: whether this process can create corral's groups in it."""
+    bases = base_dirs()
+    result = {}
+    for controller in CONTROLLERS:
+        base = bases.get(controller)
+        target = base if base is None or base.exists() else base.parent
+        result[controller] = target is not None and os.access(target, os.W_OK)
+    return result
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name) or name in (".", ".."):
+        raise ValueError(f"cgroup name {name!r}: use 1-64 letters, digits, '_', '.', '-'")
+
+
+def join(name: str, pid: int) -> None:
+    """Move ``pid`` into every group named ``name`` (what the worker does for itself)."""
+    _check_name(name)
+    dirs = [base / name for base in base_dirs().values() if (base / name).is_dir()]
+    if not dirs:
+        raise SandboxUnavailable("cgroups", f"no cgroup {name!r}: the host creates it first")
+    for path in dirs:
+        try:
+            (path / "cgroup.procs").write_text(f"{pid}\n")
+        except OSError as exc:
+            raise SandboxUnavailable("cgroups", f"joining {path}: {exc}") from exc
+
+
+def _why_none() -> str:
+    v2 = unified_controllers()
+    if v2:
+        return f"only cgroup v2 here (controllers {sorted(v2)}); corral needs {REQUIREMENT}"
+    return f"no writable cgroup controller; needs {REQUIREMENT}"
+
+
+@dataclass(frozen=True)
+class CgroupUsage:
+    """What the kernel counted for one group; 0 where a controller is absent."""
+
+    memory_bytes: int = 0
+    memory_peak_bytes: int = 0
+    memory_failcnt: int = 0
+    oom_kills: int = 0
+    under_oom: bool = False
+    tasks: int = 0
+    cpu_ns: int = 0
+    cpu_throttled: int = 0
+
+
+@dataclass(frozen=True)
+class CgroupSet:
+    """One worker's groups, one per v1 controller; made by :meth:`create`."""
+
+    name: str
+    dirs: tuple[tuple[str, Path], ...]
+
+    @classmethod
+    def create(cls, name: str, *, memory_mb: int, processes: int, cpu_percent: int) -> CgroupSet:
+        """Create the groups and set the limits (0 = none); SandboxUnavailable if not possible.
+
+        ``processes`` counts tasks, so threads get ``THREAD_HEADROOM`` on top.
+        ``cpu_percent`` is a share of one CPU (100 = one full core), as a
+        CFS quota over a 100 ms period.
+        """
+        _check_name(name)
+        bases, usable = base_dirs(), available()
+        if not any(usable.values()):
+            raise SandboxUnavailable("cgroups", _why_none())
+        needed = {"memory": memory_mb, "pids": processes, "cpu": cpu_percent}
+        for controller, value in needed.items():
+            if value and not usable[controller]:
+                raise SandboxUnavailable("cgroups", f"{controller} controller: needs {REQUIREMENT}")
+        group = cls(name, tuple((c, bases[c] / name) for c in CONTROLLERS if usable[c]))
+        try:
+            group._make(memory_mb, processes, cpu_percent)
+        except OSError as exc:
+            group.destroy()
+            raise SandboxUnavailable("cgroups", f"creating {name!r}: {exc}") from exc
+        return group
+
+    def _make(self, memory_mb: int, processes: int, cpu_percent: int) -> None:
+        for _, path in self.dirs:
+            path.mkdir(parents=True, exist_ok=True)
+        if memory_mb:
+            self._write("memory", "memory.limit_in_bytes", memory_mb * MIB)
+            if self._has("memory", "memory.memsw.limit_in_bytes"):  # no escape into swap
+                self._write("memory", "memory.memsw.limit_in_bytes", memory_mb * MIB)
+        if processes:
+            self._write("pids", "pids.max", task_limit(processes))
+        if cpu_percent:
+            quota = max(MIN_QUOTA_US, CFS_PERIOD_US * cpu_percent // 100)
+            self._write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US)
+            self._write("cpu", "cpu.cfs_quota_us", quota)
+
+    def path(self, controller: str) -> Path | None:
+        """This set's directory in ``controller``'s hierarchy, if it has one."""
+        return dict(self.dirs).get(controller)
+
+    def _has(self, controller: str, file: str) -> bool:
+        path = self.path(controller)
+        return path is not None and (path / file).exists()
+
+    def _write(self, controller: str, file: str, value: int | str) -> None:
+        path = self.path(controller)
+        if path is not None:
+            (path / file).write_text(f"{value}\n")
+
+    def _read(self, controller: str, file: str) -> str:
+        path = self.path(controller)
+        if path is None:
+            return ""
+        try:
+            return (path / file).read_text()
+        except OSError:
+            return ""
+
+    def _number(self, controller: str, file: str) -> int:
+        text = self._read(controller, file).strip()
+        return int(text) if text.isdigit() else 0
+
+    def _keyed(self, controller: str, file: str) -> dict[str, int]:
+        pairs = (line.split() for line in self._read(controller, file).splitlines())
+        return {kv[0]: int(kv[1]) for kv in pairs if len(kv) == 2 and kv[1].isdigit()}
+
+    def join(self, pid: int) -> None:
+        """Move ``pid`` (and, in v1, only that process, not its existing children) in."""
+        for _, path in self.dirs:
+            (path / "cgroup.procs").write_text(f"{pid}\n")
+
+    def usage(self) -> CgroupUsage:
+        """Read the counters the kernel keeps for the group (host side, no help from the pen)."""
+        oom = self._keyed("memory", "memory.oom_control")
+        return CgroupUsage(
+            memory_bytes=self._number("memory", "memory.usage_in_bytes"),
+            memory_peak_bytes=self._number("memory", "memory.max_usage_in_bytes"),
+            memory_failcnt=self._number("memory", "memory.failcnt"),
+            oom_kills=oom.get("oom_kill", 0),
+            under_oom=bool(oom.get("under_oom", 0)),
+            tasks=self._number("pids", "pids.current"),
+            cpu_ns=self._number("cpuacct", "cpuacct.usage"),
+            cpu_throttled=self._keyed("cpu", "cpu.stat").get("nr_throttled", 0),
+        )
+
+    def procs(self) -> frozenset[int]:
+        """Every process in any of the set's groups."""
+        found: set[int] = set()
+        for controller, _ in self.dirs:
+            found.update(int(p) for p in self._read(controller, "cgroup.procs").split())
+        return frozenset(found)
+
+    def kill_all(self, *, timeout: float = 5.0) -> None:
+        """SIGKILL everything in the group until it is empty.
+
+        The group is frozen while the signals go out, so a fork bomb cannot
+        add processes between reading the list and killing it.
+        """
+        deadline = time.monotonic() + timeout
+        while pids := self.procs():
+            self._freeze("FROZEN")
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self._freeze("THAWED")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cgroup {self.name!r} still has processes {sorted(pids)}")
+            time.sleep(0.001)
+
+    def _freeze(self, state: str) -> None:
+        if not self._has("freezer", "freezer.state"):
+            return
+        self._write("freezer", "freezer.state", state)
+        deadline = time.monotonic() + 1.0
+        while self._read("freezer", "freezer.state").strip() != state:
+            if time.monotonic() > deadline:
+                return  # best effort: the kill loop still converges, only slower
+            time.sleep(0.001)
+
+    def destroy(self, *, timeout: float = 5.0) -> None:
+        """Remove the groups; retries while the kernel still counts exiting tasks."""
+        deadline = time.monotonic() + timeout
+        for path in dict.fromkeys(path for _, path in self.dirs):
+            while True:
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.001)
