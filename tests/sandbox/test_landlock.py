@@ -494,3 +494,10 @@ def test_write_grants_never_include_execute(tree: Tree) -> None:
     assert grants[str(tree.work)] & landlock.FS_EXECUTE == 0
     assert grants["/srv/out"] & landlock.FS_EXECUTE == 0
     assert grants["/usr/bin/env"] & landlock.FS_EXECUTE
+
+
+def test_plugin_dir_is_always_readable_and_work_dir_always_writable() -> None:
+    plan = EnforcementPlan(plugin_dir="/run/corral/plugin", work_dir="/run/corral/work")
+    grants = landlock.path_grants(plan)
+    assert grants == {"/run/corral/plugin": landlock.READ, "/run/corral/work": landlock.WRITE}
+    assert landlock.path_grants(EnforcementPlan()) == {}

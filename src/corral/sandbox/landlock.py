@@ -127,12 +127,15 @@ def handled_for(abi: int, network: str = "none") -> Handled:
 def path_grants(plan: EnforcementPlan) -> dict[str, int]:
     """Each planned path with the union of rights it is granted (directory form).
 
-    Pure: the file/directory trim happens at apply time, once the path is open.
+    The plugin's own directory is always readable and the work dir always
+    writable, whether or not the plan lists them again. Pure: the trim to
+    file rights happens at apply time, once the path is open.
     """
+    readable = (*plan.read_paths, plan.plugin_dir)
+    writable = (*plan.write_paths, plan.work_dir)
     grants: dict[str, int] = {}
-    writable = (*plan.write_paths, plan.work_dir) if plan.work_dir else plan.write_paths
-    for paths, rights in ((plan.read_paths, READ), (plan.exec_paths, EXEC), (writable, WRITE)):
-        for path in paths:
+    for paths, rights in ((readable, READ), (plan.exec_paths, EXEC), (writable, WRITE)):
+        for path in filter(None, paths):
             grants[path] = grants.get(path, 0) | rights
     return grants
 

@@ -106,17 +106,24 @@ IPPROTO_TCP, IPPROTO_UDP, NETLINK_ROUTE = 6, 17, 0
 PER_LINUX, PER_QUERY = 0, 0xFFFFFFFF
 
 # Classic BPF opcodes (linux/filter.h) and seccomp_data offsets (linux/seccomp.h).
-_LD_ABS, _JA, _JEQ, _JSET, _AND, _RET = 0x20, 0x05, 0x15, 0x45, 0x54, 0x06
+_LD_ABS, _JEQ, _JSET, _AND, _RET = 0x20, 0x15, 0x45, 0x54, 0x06
 _OFF_NR, _OFF_ARCH = 0, 4
 
 
 def _arg(index: int) -> int:
-    """Offset of the low 32 bits of argument ``index`` (little-endian targets only)."""
+    """Offset of the low 32 bits of argument ``index`` (little-endian targets only).
+
+    Only the low half is ever compared: the kernel itself truncates the
+    arguments checked here (socket's ints, ioctl's request, clone's flags) to
+    32 bits, so high bits a caller sets cannot smuggle a value past the check.
+    """
     return 16 + 8 * index
 
 
 @dataclass(frozen=True)
 class _Op:
+    """One sock_filter; a jump target is a label name or a raw offset."""
+
     code: int
     k: int = 0
     jt: str | int = 0
@@ -143,16 +150,16 @@ def _assemble(program: _Asm) -> bytes:
     out = bytearray()
     for pc, op in enumerate(i for i in program if isinstance(i, _Op)):
         jt, jf = (_offset(target, pc, where) for target in (op.jt, op.jf))
-        k = _offset(op.k, pc, where, wide=True) if op.code == _JA else op.k
-        out += struct.pack("=HBBI", op.code, jt, jf, k)
+        out += struct.pack("=HBBI", op.code, jt, jf, op.k)
     return bytes(out)
 
 
-def _offset(target: str | int, pc: int, where: dict[str, int], wide: bool = False) -> int:
+def _offset(target: str | int, pc: int, where: dict[str, int]) -> int:
+    """A conditional jump's 8-bit forward offset; classic BPF cannot jump back or far."""
     if isinstance(target, int):
         return target
     distance = where[target] - pc - 1
-    if not 0 <= distance <= (0xFFFFFFFF if wide else 0xFF):
+    if not 0 <= distance <= 0xFF:
         raise ValueError(f"BPF jump to {target!r} out of range ({distance})")
     return distance
 
