@@ -501,3 +501,15 @@ def test_plugin_dir_is_always_readable_and_work_dir_always_writable() -> None:
     grants = landlock.path_grants(plan)
     assert grants == {"/run/corral/plugin": landlock.READ, "/run/corral/work": landlock.WRITE}
     assert landlock.path_grants(EnforcementPlan()) == {}
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root to become a uid that cannot reach tmp_path"
+)
+def test_allow_plan_listing_paths_the_pen_uid_cannot_reach(tree: Tree) -> None:
+    def as_nobody(_chan: Channel) -> object:
+        os.setresuid(65534, 65534, 65534)  # pytest's tmp_path sits under 0700 root dirs
+        landlock.apply(tree.plan())
+        return attempt(lambda: read_builtin(str(tree.granted / "data.txt")))
+
+    assert run(as_nobody).value == "EACCES"

@@ -168,11 +168,16 @@ def _create_ruleset(handled: Handled) -> int:
 
 
 def _add_path_rule(ruleset: int, path: str, rights: int) -> None:
-    """Grant ``rights`` beneath ``path``; a path that does not exist is skipped."""
+    """Grant ``rights`` beneath ``path``; a path this process cannot reach is skipped.
+
+    Plans list optional system paths, and a path the pen's uid cannot even
+    traverse (a 0700 home) is one the pen could not use anyway: leaving its
+    rule out grants less, never more.
+    """
     try:
         fd = os.open(path, _O_PATH | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
-        return  # plans list optional system paths; absent means nothing to grant
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return
     except OSError as exc:
         raise SandboxUnavailable("landlock", f"cannot open rule path {path!r}: {exc}") from exc
     try:
