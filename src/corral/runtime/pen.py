@@ -10,6 +10,7 @@ coarser rule than the glob itself; the guard inside the pen checks the glob.
 from __future__ import annotations
 
 import fnmatch
+import glob
 import os
 import re
 import sys
@@ -114,6 +115,15 @@ def literal_prefix(pattern: str) -> str:
     return "/".join(parts) or "/"
 
 
+def elf_loaders() -> tuple[str, ...]:
+    """The dynamic loader(s): the kernel opens it with exec intent for every binary."""
+    found: set[str] = set()
+    for pattern in ("/lib64/ld-linux*.so*", "/lib/ld-linux*.so*", "/lib/*-linux-gnu/ld-linux*.so*"):
+        for path in glob.glob(pattern):
+            found.update((path, os.path.realpath(path)))
+    return tuple(sorted(found))
+
+
 def build_env(grant: Grant, host_env: Mapping[str, str], work_dir: str) -> dict[str, str]:
     """The pen's environment, rebuilt from scratch: fixed basics plus granted names.
 
@@ -168,7 +178,9 @@ def build_plan(
             [*read, layout.plugin_dir, *(literal_prefix(g) for g in bound.read_globs())]
         ),
         write_paths=_unique([*write, *(literal_prefix(g) for g in bound.write_globs())]),
-        exec_paths=_unique(bound.exec_paths()),
+        exec_paths=_unique(
+            [*bound.exec_paths(), *(elf_loaders() if bound.exec_paths() else ())]
+        ),
         work_dir=layout.work_dir,
         plugin_dir=layout.plugin_dir,
         plugin_source=layout.plugin_source,
