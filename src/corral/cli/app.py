@@ -31,6 +31,14 @@ def _register() -> None:
     app.command("run")(run)
     app.command("doctor")(doctor)
 
+    from corral.cli.new import new
+    from corral.cli.policy_cmd import policy_app
+    from corral.cli.validate import validate
+
+    app.command("validate")(validate)
+    app.command("new")(new)
+    app.add_typer(policy_app, name="policy")
+
 
 _register()
 

@@ -1,0 +1,64 @@
+"""``corral validate PLUGIN_DIR``: is this manifest valid, and what would it get?
+
+The plugin author's first check: every mistake in ``plugin.yaml`` at once,
+each with its line, and otherwise a short account of the grant, including
+what the tier cut, so nothing is a surprise when the plugin first runs.
+"""
+
+from __future__ import annotations
+
+from corral.cli._output import (
+    HomeOpt,
+    JsonOpt,
+    PluginDirArg,
+    PolicyOpt,
+    console,
+    emit_json,
+    fail,
+    limits_table,
+    permissions_table,
+    policy_source,
+    summary,
+)
+from corral.errors import CorralError
+from corral.manifest import find_manifest, load_manifest, load_policy
+from corral.policy import grant
+
+
+def validate(
+    plugin_dir: PluginDirArg,
+    policy: PolicyOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a plugin's manifest and summarise what it would be granted."""
+    source = policy_source(policy, home)
+    try:
+        manifest = load_manifest(plugin_dir)
+        admin = load_policy(source)
+        granted = grant(manifest, admin)
+    except CorralError as exc:
+        fail(exc, as_json, str(source or ""))
+    path = str(find_manifest(plugin_dir))
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "file": path,
+                "policy": str(source) if source else None,
+                "manifest": manifest.model_dump(mode="json"),
+                "grant": granted.to_wire(),
+            }
+        )
+        return
+    console.print(f"[green]valid[/green]: {manifest.name} {manifest.version} ({path})")
+    console.print(summary(granted))
+    console.print(
+        permissions_table("granted", [(str(p), "") for p in granted.permissions], "green")
+    )
+    if granted.dropped:
+        console.print(permissions_table("dropped", list(granted.dropped), "red"))
+    for note in granted.notes:
+        console.print(f"note: {note}")
+    if granted.clamped:
+        console.print(limits_table(granted, admin))
