@@ -32,8 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-SAFETY_ALARM_SECONDS = 30
-"""A child still running after this is killed by SIGALRM, so a broken test fails, not hangs."""
+SAFETY_ALARM_SECONDS = 20
+"""A child still running after this exits (SIGALRM), so a broken test fails, not hangs."""
 
 
 class Channel:
@@ -124,6 +124,8 @@ def _child_main(fn: Callable[[Channel], Any], sock: socket.socket) -> None:
     chan = Channel(sock)
     code = 0
     try:
+        # A handler, not the default action: a pen's pid 1 ignores signals it has no handler for.
+        signal.signal(signal.SIGALRM, lambda *_: os._exit(124))
         signal.alarm(SAFETY_ALARM_SECONDS)
         result = {"__return__": fn(chan)}
     except BaseException as exc:
@@ -144,6 +146,7 @@ def spawn(fn: Callable[[Channel], Any]) -> Iterator[Child]:
         ours.close()
         _child_main(fn, theirs)
     theirs.close()
+    ours.settimeout(SAFETY_ALARM_SECONDS + 5)  # a child that neither ends nor talks fails the test
     child = Child(pid, Channel(ours))
     try:
         yield child

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ import corral
 from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
 from corral.sandbox.apply import confine
 from tests.conftest import SABOTAGE
-from tests.sandbox._forkrun import Channel
+from tests.sandbox._forkrun import SAFETY_ALARM_SECONDS, Channel
 
 PEN_UID = 64123
 """The unprivileged uid (and gid) root-run pens drop to; not in /etc/passwd on purpose."""
@@ -112,6 +113,7 @@ def pen(plan: EnforcementPlan, act: Callable[[Channel], object], *, as_user: int
             os.setresgid(as_user, as_user, as_user)
             os.setresuid(as_user, as_user, as_user)
         confine(plan, keep_fds=(chan.fileno(),))
+        signal.alarm(SAFETY_ALARM_SECONDS)  # a forked pen does not inherit the relay's alarm
         return act(chan)
 
     return body

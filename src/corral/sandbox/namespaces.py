@@ -100,9 +100,12 @@ def map_ids(uid: int, gid: int) -> None:
     Identity mapping (not uid 0 inside) is deliberate: the pen sees the uid
     the host sees, tools do not believe they are root, and files it creates
     in the work dir belong to that uid on the host too. ``setgroups`` must be
-    denied first, or the kernel refuses an unprivileged gid map.
+    denied first, or the kernel refuses an unprivileged gid map. A process
+    that changed uid since its exec is not dumpable, and its ``/proc/self``
+    files then belong to root: the flag is set so it can write its own maps.
     """
     try:
+        _libc.prctl(_PR_SET_DUMPABLE, 1)
         _write_proc("/proc/self/setgroups", "deny")
         _write_proc("/proc/self/gid_map", f"{gid} {gid} 1\n")
         _write_proc("/proc/self/uid_map", f"{uid} {uid} 1\n")
