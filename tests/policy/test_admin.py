@@ -1,0 +1,67 @@
+"""The admin policy document: tiers merged onto defaults, per-plugin rules, errors."""
+
+import pytest
+
+from corral.policy import DEFAULT_TIERS, AdminPolicy, Permission, PolicyFileError, default_policy
+
+
+def test_the_default_policy_is_the_designed_tiers_and_no_rules():
+    policy = default_policy()
+    assert policy.tiers == DEFAULT_TIERS
+    assert (policy.deny, policy.blocked_commands, policy.allowed_extensions) == ((), (), ())
+    assert policy.rule("anything").grant == ()
+
+
+def test_a_tier_redefinition_merges_field_by_field():
+    policy = AdminPolicy.from_dict(
+        {"tiers": {"community": {"limits": {"memory_mb": 128}, "wildcard_hosts": True}}}
+    )
+    community = policy.tier("community")
+    assert community.limits.memory_mb == 128
+    assert community.limits.cpu_percent == 25
+    assert community.wildcard_hosts
+    assert policy.tier("enterprise") == DEFAULT_TIERS["enterprise"]
+
+
+def test_per_plugin_rules_and_seed_004_rules():
+    policy = AdminPolicy.from_dict(
+        {
+            "deny": ["file:read=/etc/**"],
+            "plugins": {"weather": {"tier": "community", "revoke": ["subprocess:execute"],
+                                    "isolation": "container"}},
+            "blocked_commands": ["rm", "/usr/bin/sudo"],
+            "allowed_extensions": ["TXT", ".json"],
+            "blocked_paths": ["**/.ssh/**"],
+        }
+    )  # fmt: skip
+    assert policy.deny == (Permission.parse("file:read=/etc/**"),)
+    assert policy.rule("weather").isolation == "container"
+    assert policy.allowed_extensions == (".txt", ".json")
+    assert policy.blocked_paths == ("**/.ssh/**",)
+
+
+def test_sections_of_other_subsystems_are_kept_aside():
+    policy = AdminPolicy.from_dict({"audit": "postgresql://db/corral", "responses": {}})
+    assert policy.model_extra == {"audit": "postgresql://db/corral", "responses": {}}
+
+
+@pytest.mark.parametrize(
+    ("data", "issue"),
+    [
+        ({"tierz": {}}, ("", "unknown section 'tierz'; did you mean 'tiers'?")),
+        ({"tiers": {"gold": {}}}, ("tiers", "unknown tier 'gold'; tiers are community, professional, enterprise")),
+        ({"tiers": {"community": {"limits": {"memory_mb": "x"}}}}, ("tiers.community.limits.memory_mb", "input should be a valid integer")),
+        ({"plugins": {"w": {"grant": ["fiel:read"]}}}, ("plugins.w.grant[0]", "unknown domain 'fiel'; did you mean 'file'?")),
+        ({"plugins": {"w": {"tire": "community"}}}, ("plugins.w.tire", "unknown field")),
+        ({"blocked_commands": ["rm -rf"]}, ("blocked_commands", "blocked command 'rm -rf' must be a name or a path")),
+        (["not", "a", "mapping"], ("", "a policy file must be a mapping of sections")),
+    ],
+)  # fmt: skip
+def test_mistakes_are_listed_with_their_field(data, issue):
+    with pytest.raises(PolicyFileError) as caught:
+        AdminPolicy.from_dict(data)
+    assert issue in caught.value.issues
+
+
+def test_an_empty_document_is_the_default_policy():
+    assert AdminPolicy.from_dict(None) == default_policy()
