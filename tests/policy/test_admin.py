@@ -27,13 +27,18 @@ def test_per_plugin_rules_and_seed_004_rules():
     policy = AdminPolicy.from_dict(
         {
             "deny": ["file:read=/etc/**"],
-            "plugins": {"weather": {"tier": "community", "revoke": ["subprocess:execute"],
-                                    "isolation": "container"}},
+            "plugins": {
+                "weather": {
+                    "tier": "community",
+                    "revoke": ["subprocess:execute"],
+                    "isolation": "container",
+                }
+            },
             "blocked_commands": ["rm", "/usr/bin/sudo"],
             "allowed_extensions": ["TXT", ".json"],
             "blocked_paths": ["**/.ssh/**"],
         }
-    )  # fmt: skip
+    )
     assert policy.deny == (Permission.parse("file:read=/etc/**"),)
     assert policy.rule("weather").isolation == "container"
     assert policy.allowed_extensions == (".txt", ".json")
@@ -49,14 +54,26 @@ def test_sections_of_other_subsystems_are_kept_aside():
     ("data", "issue"),
     [
         ({"tierz": {}}, ("", "unknown section 'tierz'; did you mean 'tiers'?")),
-        ({"tiers": {"gold": {}}}, ("tiers", "unknown tier 'gold'; tiers are community, professional, enterprise")),
-        ({"tiers": {"community": {"limits": {"memory_mb": "x"}}}}, ("tiers.community.limits.memory_mb", "input should be a valid integer")),
-        ({"plugins": {"w": {"grant": ["fiel:read"]}}}, ("plugins.w.grant[0]", "unknown domain 'fiel'; did you mean 'file'?")),
+        (
+            {"tiers": {"gold": {}}},
+            ("tiers", "unknown tier 'gold'; tiers are community, professional, enterprise"),
+        ),
+        (
+            {"tiers": {"community": {"limits": {"memory_mb": "x"}}}},
+            ("tiers.community.limits.memory_mb", "input should be a valid integer"),
+        ),
+        (
+            {"plugins": {"w": {"grant": ["fiel:read"]}}},
+            ("plugins.w.grant[0]", "unknown domain 'fiel'; did you mean 'file'?"),
+        ),
         ({"plugins": {"w": {"tire": "community"}}}, ("plugins.w.tire", "unknown field")),
-        ({"blocked_commands": ["rm -rf"]}, ("blocked_commands", "blocked command 'rm -rf' must be a name or a path")),
+        (
+            {"blocked_commands": ["rm -rf"]},
+            ("blocked_commands", "blocked command 'rm -rf' must be a name or a path"),
+        ),
         (["not", "a", "mapping"], ("", "a policy file must be a mapping of sections")),
     ],
-)  # fmt: skip
+)
 def test_mistakes_are_listed_with_their_field(data, issue):
     with pytest.raises(PolicyFileError) as caught:
         AdminPolicy.from_dict(data)

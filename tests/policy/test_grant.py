@@ -81,7 +81,9 @@ def test_a_read_deny_also_refuses_writes_there():
 
 
 def test_relative_and_work_scopes_match_nothing_until_roots_are_bound():
-    unbound = Grant(plugin="p", tier="community", permissions=(Permission.parse("file:read=data/**"),))
+    unbound = Grant(
+        plugin="p", tier="community", permissions=(Permission.parse("file:read=data/**"),)
+    )
     assert not unbound.check(Request("file", "read", "/data/x")).allowed
     with pytest.raises(ValueError, match="needs with_roots"):
         unbound.read_globs()
@@ -92,7 +94,10 @@ def test_a_denial_names_the_manifest_line_that_would_allow_it():
     assert g.check(Request("file", "read", "/etc/hosts")).rule == "file:read=/etc/hosts"
     assert g.check(Request("file", "write", f"{PLUGIN}/data/x")).rule == "file:write=data/x"
     assert g.check(Request("file", "write", f"{WORK}/x")).rule == "file:write=$WORK/x"
-    assert g.check(Request("network", "connect", "example.org:443")).rule == "network:connect=example.org:443"
+    assert (
+        g.check(Request("network", "connect", "example.org:443")).rule
+        == "network:connect=example.org:443"
+    )
     assert g.check(Request("data", "write")).rule == "data:write"
 
 
@@ -112,15 +117,24 @@ def test_allow_connect_to_a_granted_host_and_subdomains_of_a_wildcard():
 
 @pytest.mark.parametrize(
     "target",
-    ["api.weather.gov:80", "weather.com:443", "evil-weather.com:443", "weather.com.evil.net:443",
-     "127.0.0.1:443", "2130706433:443", "not a target"],
-)  # fmt: skip
+    [
+        "api.weather.gov:80",
+        "weather.com:443",
+        "evil-weather.com:443",
+        "weather.com.evil.net:443",
+        "127.0.0.1:443",
+        "2130706433:443",
+        "not a target",
+    ],
+)
 def test_deny_connect_anywhere_else(target):
     g = make(["network:connect=api.weather.gov:443", "network:connect=*.weather.com:443"])
     assert not allowed(g, "network", "connect", target)
 
 
-@pytest.mark.parametrize("target", ["127.0.0.1:443", "[::1]:443", "localhost:443", "2130706433:443"])
+@pytest.mark.parametrize(
+    "target", ["127.0.0.1:443", "[::1]:443", "localhost:443", "2130706433:443"]
+)
 def test_deny_loopback_even_through_a_host_wildcard(target):
     assert not allowed(make(["network:connect=*:443"]), "network", "connect", target)
 
@@ -157,8 +171,11 @@ def test_exec_links_are_resolved_on_the_grant_side(tmp_path):
     real.write_text("#!/bin/sh\n")
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "tool").symlink_to(real)
-    g = Grant(plugin="p", tier="community",
-              permissions=(Permission("subprocess", "execute", str(tmp_path / "bin" / "tool")),))  # fmt: skip
+    g = Grant(
+        plugin="p",
+        tier="community",
+        permissions=(Permission("subprocess", "execute", str(tmp_path / "bin" / "tool")),),
+    )
     bound = g.with_roots(PLUGIN, WORK, resolve=os.path.realpath)
     assert allowed(bound, "subprocess", "execute", str(real))
     assert not allowed(g.with_roots(PLUGIN, WORK), "subprocess", "execute", str(real))
@@ -202,9 +219,19 @@ def test_allowed_extensions_limit_what_may_be_written():
 
 
 def test_wire_round_trip_through_msgpack():
-    m = Manifest.model_validate({"name": "w", "version": "1.0.0", "entry": "w:W",
-        "permissions": ["file:read=data/**", "network:connect=api.weather.gov:443", "data:write"],
-        "deny": ["file:read=data/secrets/**"]})  # fmt: skip
+    m = Manifest.model_validate(
+        {
+            "name": "w",
+            "version": "1.0.0",
+            "entry": "w:W",
+            "permissions": [
+                "file:read=data/**",
+                "network:connect=api.weather.gov:443",
+                "data:write",
+            ],
+            "deny": ["file:read=data/secrets/**"],
+        }
+    )
     g = grant(m, AdminPolicy.from_dict({"blocked_commands": ["rm"]})).with_roots(PLUGIN, WORK)
     wire = msgpack.unpackb(msgpack.packb(g.to_wire()))
     back = Grant.from_wire(wire)
@@ -220,8 +247,15 @@ def test_from_wire_refuses_unknown_fields():
 
 
 def test_kernel_lists_are_resolved_with_the_roots():
-    g = make(["file:read=data/**", "file:write=$WORK/**", "subprocess:execute=/usr/bin/git",
-              "network:connect=api.weather.gov:443", "data:read"])  # fmt: skip
+    g = make(
+        [
+            "file:read=data/**",
+            "file:write=$WORK/**",
+            "subprocess:execute=/usr/bin/git",
+            "network:connect=api.weather.gov:443",
+            "data:read",
+        ]
+    )
     assert g.read_globs() == (f"{PLUGIN}/data/**", f"{WORK}/**")
     assert g.write_globs() == (f"{WORK}/**",)
     assert g.exec_paths() == ("/usr/bin/git",)
@@ -241,9 +275,15 @@ def test_an_unknown_network_level_is_refused():
 
 
 def test_default_policy_grant_for_an_empty_manifest_allows_nothing():
-    g = grant(Manifest.model_validate({"name": "e", "version": "0.1.0", "entry": "e"}), default_policy())
+    g = grant(
+        Manifest.model_validate({"name": "e", "version": "0.1.0", "entry": "e"}), default_policy()
+    )
     g = g.with_roots(PLUGIN, WORK)
     assert g.permissions == ()
-    for req in [Request("file", "read", f"{PLUGIN}/x"), Request("network", "connect", "a.com:443"),
-                Request("env", "read", "HOME"), Request("data", "read")]:  # fmt: skip
+    for req in [
+        Request("file", "read", f"{PLUGIN}/x"),
+        Request("network", "connect", "a.com:443"),
+        Request("env", "read", "HOME"),
+        Request("data", "read"),
+    ]:
         assert not g.check(req).allowed

@@ -18,10 +18,19 @@ CANONICAL = {
         "data:read",
     ],
     "deny": ["file:read=data/secrets/**"],
-    "limits": {"memory_mb": 256, "cpu_seconds": 30, "cpu_percent": 80, "call_timeout_seconds": 300,
-               "init_timeout_seconds": 30, "hook_timeout_seconds": 5, "processes": 8,
-               "open_files": 64, "file_size_mb": 100, "disk_mb": 100},
-}  # fmt: skip
+    "limits": {
+        "memory_mb": 256,
+        "cpu_seconds": 30,
+        "cpu_percent": 80,
+        "call_timeout_seconds": 300,
+        "init_timeout_seconds": 30,
+        "hook_timeout_seconds": 5,
+        "processes": 8,
+        "open_files": 64,
+        "file_size_mb": 100,
+        "disk_mb": 100,
+    },
+}
 
 
 def manifest(**changes):
@@ -69,11 +78,17 @@ def test_the_tier_granted_is_the_lowest_of_asked_signature_and_pin():
     assert g.notes == (
         "asked for the enterprise tier; granted professional because the admin policy pins professional",
     )
-    assert grant(manifest(tier="community"), default_policy(), signature_tier="enterprise").tier == "community"
+    assert (
+        grant(manifest(tier="community"), default_policy(), signature_tier="enterprise").tier
+        == "community"
+    )
 
 
 def test_professional_keeps_wildcard_hosts_and_absolute_paths():
-    m = manifest(tier="professional", permissions=["network:connect=*.weather.com:443", "file:read=/srv/shared/**"])
+    m = manifest(
+        tier="professional",
+        permissions=["network:connect=*.weather.com:443", "file:read=/srv/shared/**"],
+    )
     g = grant(m, default_policy(), signature_tier="professional")
     assert granted_strings(g) == ["network:connect=*.weather.com:443", "file:read=/srv/shared/**"]
     assert g.dropped == ()
@@ -86,8 +101,11 @@ def test_professional_keeps_wildcard_hosts_and_absolute_paths():
 
 
 def test_unscoped_file_grants_mean_the_plugin_dir_and_work_never_wider():
-    g = grant(manifest(tier="enterprise", permissions=["file:read", "file:write"], deny=[]),
-              default_policy(), signature_tier="enterprise")  # fmt: skip
+    g = grant(
+        manifest(tier="enterprise", permissions=["file:read", "file:write"], deny=[]),
+        default_policy(),
+        signature_tier="enterprise",
+    )
     assert granted_strings(g) == ["file:read=**", "file:read=$WORK/**", "file:write=$WORK/**"]
 
 
@@ -98,15 +116,26 @@ def test_unscoped_network_process_and_env_grants_need_a_scope_below_enterprise()
     assert [d[0] for d in g.dropped] == perms[:3]
     assert "e.g. network:connect=api.example.com:443" in g.dropped[0][1]
     assert g.network == "none"
-    wide = grant(manifest(tier="enterprise", permissions=perms), default_policy(), signature_tier="enterprise")
-    assert granted_strings(wide)[:3] == ["network:connect=*:*", "subprocess:execute=/**", "env:read=*"]
+    wide = grant(
+        manifest(tier="enterprise", permissions=perms),
+        default_policy(),
+        signature_tier="enterprise",
+    )
+    assert granted_strings(wide)[:3] == [
+        "network:connect=*:*",
+        "subprocess:execute=/**",
+        "env:read=*",
+    ]
 
 
 def test_a_write_the_tier_does_not_allow_is_narrowed_to_read():
     g = grant(manifest(permissions=["work_orders:write", "users:admin"]), default_policy())
     assert granted_strings(g) == ["work_orders:read", "users:read"]
     assert g.dropped == (
-        ("work_orders:write", "the community tier does not allow work_orders:write; narrowed to work_orders:read"),
+        (
+            "work_orders:write",
+            "the community tier does not allow work_orders:write; narrowed to work_orders:read",
+        ),
         ("users:admin", "the community tier does not allow users:admin; narrowed to users:read"),
     )
 
@@ -118,7 +147,10 @@ def test_community_executables_only_by_exact_path():
 
 
 def test_a_deny_that_covers_a_permission_drops_it_and_a_partial_one_stays_in_force():
-    m = manifest(permissions=["file:read=data/secrets/**", "file:read=data/**"], deny=["file:read=data/secrets/**"])
+    m = manifest(
+        permissions=["file:read=data/secrets/**", "file:read=data/**"],
+        deny=["file:read=data/secrets/**"],
+    )
     g = grant(m, default_policy())
     assert granted_strings(g) == ["file:read=data/**"]
     assert g.dropped == (("file:read=data/secrets/**", "denied by 'file:read=data/secrets/**'"),)
@@ -131,7 +163,9 @@ def test_a_read_deny_does_not_drop_a_write_grant_whose_delete_it_leaves():
 
 
 def test_admin_grant_widens_the_ceiling_for_one_plugin_only():
-    policy = AdminPolicy.from_dict({"plugins": {"weather-report": {"grant": ["network:connect=*.weather.com:*"]}}})
+    policy = AdminPolicy.from_dict(
+        {"plugins": {"weather-report": {"grant": ["network:connect=*.weather.com:*"]}}}
+    )
     g = grant(manifest(), policy)
     assert "network:connect=*.weather.com:443" in granted_strings(g)
     assert g.notes == (
@@ -143,15 +177,26 @@ def test_admin_grant_widens_the_ceiling_for_one_plugin_only():
 
 
 def test_admin_grant_never_adds_what_was_not_declared():
-    policy = AdminPolicy.from_dict({"plugins": {"weather-report": {"grant": ["file:read=/etc/**"]}}})
+    policy = AdminPolicy.from_dict(
+        {"plugins": {"weather-report": {"grant": ["file:read=/etc/**"]}}}
+    )
     assert not [p for p in grant(manifest(), policy).permissions if p.scope == "/etc/**"]
 
 
 def test_revoke_drops_what_it_covers_and_denies_the_rest():
-    policy = AdminPolicy.from_dict({"plugins": {"weather-report": {"revoke": ["subprocess:execute", "file:read=data/private/**"]}}})
+    policy = AdminPolicy.from_dict(
+        {
+            "plugins": {
+                "weather-report": {"revoke": ["subprocess:execute", "file:read=data/private/**"]}
+            }
+        }
+    )
     g = grant(manifest(), policy)
     assert "subprocess:execute=/usr/bin/git" not in granted_strings(g)
-    assert ("subprocess:execute=/usr/bin/git", "revoked for this plugin by the admin policy ('subprocess:execute')") in g.dropped
+    assert (
+        "subprocess:execute=/usr/bin/git",
+        "revoked for this plugin by the admin policy ('subprocess:execute')",
+    ) in g.dropped
     assert Permission.parse("file:read=data/private/**") in g.denies
 
 
@@ -159,7 +204,10 @@ def test_global_denies_and_blocked_commands():
     policy = AdminPolicy.from_dict({"deny": ["env:read=TZ"], "blocked_commands": ["git"]})
     g = grant(manifest(), policy)
     assert ("env:read=TZ", "denied by 'env:read=TZ'") in g.dropped
-    assert ("subprocess:execute=/usr/bin/git", "'/usr/bin/git' is a blocked command in the admin policy") in g.dropped
+    assert (
+        "subprocess:execute=/usr/bin/git",
+        "'/usr/bin/git' is a blocked command in the admin policy",
+    ) in g.dropped
     assert g.blocked_commands == ("git",)
 
 
@@ -169,11 +217,21 @@ def test_network_level_is_derived_declared_and_capped():
     internal = grant(manifest(network="internal"), default_policy())
     assert internal.network == "internal"
     assert not [p for p in internal.permissions if p.domain == "network"]
-    assert ("network:connect=api.weather.gov:443", "the network level is internal") in internal.dropped
+    assert (
+        "network:connect=api.weather.gov:443",
+        "the network level is internal",
+    ) in internal.dropped
     full = grant(manifest(network="full"), default_policy())
     assert full.network == "restricted"
     assert "network full asked; the community tier allows at most restricted" in full.notes
-    assert grant(manifest(tier="enterprise", network="full"), default_policy(), signature_tier="enterprise").network == "full"
+    assert (
+        grant(
+            manifest(tier="enterprise", network="full"),
+            default_policy(),
+            signature_tier="enterprise",
+        ).network
+        == "full"
+    )
 
 
 def test_isolation_is_the_tiers_unless_the_policy_says_otherwise_for_the_plugin():

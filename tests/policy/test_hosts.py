@@ -37,18 +37,31 @@ def test_pattern_matching(pattern, target, matches):
 
 
 @pytest.mark.parametrize(
-    "target", ["127.0.0.1:80", "10.1.2.3:80", "169.254.169.254:80", "[::1]:80", "localhost:80",
-               "[::ffff:127.0.0.1]:80", "a.localhost:80"],
-)  # fmt: skip
+    "target",
+    [
+        "127.0.0.1:80",
+        "10.1.2.3:80",
+        "169.254.169.254:80",
+        "[::1]:80",
+        "localhost:80",
+        "[::ffff:127.0.0.1]:80",
+        "a.localhost:80",
+    ],
+)
 def test_deny_private_addresses_through_a_wildcard(target):
     assert not _matches("*:*", target)
 
 
 @pytest.mark.parametrize(
     ("pattern", "target"),
-    [("127.0.0.0/8:*", "127.0.0.1:80"), ("10.1.2.3:80", "10.1.2.3:80"), ("[::1]:80", "[::1]:80"),
-     ("127.0.0.1:80", "[::ffff:127.0.0.1]:80"), ("a.localhost:80", "a.localhost:80")],
-)  # fmt: skip
+    [
+        ("127.0.0.0/8:*", "127.0.0.1:80"),
+        ("10.1.2.3:80", "10.1.2.3:80"),
+        ("[::1]:80", "[::1]:80"),
+        ("127.0.0.1:80", "[::ffff:127.0.0.1]:80"),
+        ("a.localhost:80", "a.localhost:80"),
+    ],
+)
 def test_allow_private_addresses_granted_by_address(pattern, target):
     assert _matches(pattern, target)
 
@@ -58,7 +71,9 @@ def test_allow_public_addresses_and_names_through_the_wildcard():
     assert _matches("*:443", "example.org:443")
 
 
-@pytest.mark.parametrize("target", ["2130706433:80", "0x7f000001:80", "example.com:0", "x:99999", "noport"])
+@pytest.mark.parametrize(
+    "target", ["2130706433:80", "0x7f000001:80", "example.com:0", "x:99999", "noport"]
+)
 def test_targets_a_resolver_would_misread_are_not_targets(target):
     assert hosts.parse_target(target) is None
 
@@ -76,7 +91,9 @@ def test_canonical(scope, canonical):
     assert hosts.canonical(scope) == canonical
 
 
-@pytest.mark.parametrize("scope", ["host", "host:0", "host:5-3", "a..b:1", "10.0.0.1/8:1", "[::1:80", "-a.com:1"])
+@pytest.mark.parametrize(
+    "scope", ["host", "host:0", "host:5-3", "a..b:1", "10.0.0.1/8:1", "[::1:80", "-a.com:1"]
+)
 def test_malformed_scopes_are_refused(scope):
     with pytest.raises(ValueError):
         hosts.parse_pattern(scope)

@@ -33,7 +33,10 @@ def test_parse_gives_the_canonical_spelling(text, canonical):
         ("fiel:read=data/**", "unknown domain 'fiel'; did you mean 'file'?"),
         ("hooks:register", "unknown domain 'hooks'; did you mean 'hook'?"),
         ("file:reed", "unknown action 'reed' for domain 'file'; did you mean 'read'?"),
-        ("file:chmod", "unknown action 'chmod' for domain 'file' (it takes read, write, delete, admin)"),
+        (
+            "file:chmod",
+            "unknown action 'chmod' for domain 'file' (it takes read, write, delete, admin)",
+        ),
         ("fileread", "expected 'domain:action[=scope]', got 'fileread'"),
         ("file:read=", "empty scope after '=' in 'file:read='"),
         ("file:read=../../etc/passwd", "'..' is not allowed in path scope '../../etc/passwd'"),

@@ -12,8 +12,16 @@ import posixpath
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corral.policy import BUILTIN, Grant, Manifest, Permission, Request, default_policy, grant
-from corral.policy import paths
+from corral.policy import (
+    BUILTIN,
+    Grant,
+    Manifest,
+    Permission,
+    Request,
+    default_policy,
+    grant,
+    paths,
+)
 from corral.policy.scope import is_wildcard, kind_of
 from corral.policy.tiers import NETWORK_ORDER, TIER_ORDER
 
@@ -21,7 +29,9 @@ PLUGIN, WORK = "/run/corral/plugin", "/run/corral/work"
 PROPERTY = settings(max_examples=150, deadline=None)
 
 GLOB_SEGMENT = st.sampled_from(["data", "x", "secrets", "a.txt", "*", "**", "s*", "b?c", "*.csv"])
-PATH_SEGMENT = st.sampled_from(["data", "x", "secrets", "a.txt", "s1", "bc", "q.csv", "..", ".", ""])
+PATH_SEGMENT = st.sampled_from(
+    ["data", "x", "secrets", "a.txt", "s1", "bc", "q.csv", "..", ".", ""]
+)
 SCOPES = {
     "path": st.builds(
         lambda root, segs: root + "/".join(segs),
@@ -31,7 +41,9 @@ SCOPES = {
     "exec": st.sampled_from(["/usr/bin/git", "/usr/bin/*", "/bin/sh", "/opt/**"]),
     "net": st.builds(
         lambda h, p: f"{h}:{p}",
-        st.sampled_from(["api.example.com", "*.example.com", "*", "10.0.0.0/8", "127.0.0.1", "example.com"]),
+        st.sampled_from(
+            ["api.example.com", "*.example.com", "*", "10.0.0.0/8", "127.0.0.1", "example.com"]
+        ),
         st.sampled_from(["443", "80", "*", "1000-2000"]),
     ),
     "env": st.sampled_from(["TZ", "HOME", "MYAPP_*", "*", "AWS_SECRET"]),
@@ -64,7 +76,11 @@ def requests(draw, domains=DOMAINS):
     elif kind == "exec":
         target = draw(st.sampled_from(["/usr/bin/git", "/usr/bin/rm", "/bin/sh", "/opt/x/y"]))
     elif kind == "net":
-        target = draw(st.sampled_from(["api.example.com", "a.example.com", "example.com", "10.1.2.3", "127.0.0.1"]))
+        target = draw(
+            st.sampled_from(
+                ["api.example.com", "a.example.com", "example.com", "10.1.2.3", "127.0.0.1"]
+            )
+        )
         target += ":" + draw(st.sampled_from(["443", "80", "1500"]))
     elif kind == "env":
         target = draw(st.sampled_from(["TZ", "HOME", "MYAPP_X", "AWS_SECRET"]))
@@ -74,8 +90,14 @@ def requests(draw, domains=DOMAINS):
 
 
 def bound(perms, denies=(), **kw):
-    g = Grant(plugin="p", tier="community", permissions=tuple(perms), denies=tuple(denies),
-              network="restricted", **kw)  # fmt: skip
+    g = Grant(
+        plugin="p",
+        tier="community",
+        permissions=tuple(perms),
+        denies=tuple(denies),
+        network="restricted",
+        **kw,
+    )
     return g.with_roots(PLUGIN, WORK)
 
 
@@ -125,7 +147,11 @@ def _glob_matches(glob_parts, path_parts):
     head, rest = glob_parts[0], glob_parts[1:]
     if head == "**":
         return any(_glob_matches(rest, path_parts[i:]) for i in range(len(path_parts) + 1))
-    return bool(path_parts) and fnmatch.fnmatchcase(path_parts[0], head) and _glob_matches(rest, path_parts[1:])
+    return (
+        bool(path_parts)
+        and fnmatch.fnmatchcase(path_parts[0], head)
+        and _glob_matches(rest, path_parts[1:])
+    )
 
 
 @PROPERTY
@@ -148,10 +174,17 @@ def _literal_depth(glob):
 
 MANIFESTS = st.builds(
     lambda perms, deny, tier, network, memory, cpu, disk: Manifest.model_validate(
-        {"name": "gen", "version": "1.0.0", "entry": "gen:Gen", "permissions": perms, "deny": deny,
-         "tier": tier, "network": network,
-         "limits": {"memory_mb": memory, "cpu_percent": cpu, "disk_mb": disk}}
-    ),  # fmt: skip
+        {
+            "name": "gen",
+            "version": "1.0.0",
+            "entry": "gen:Gen",
+            "permissions": perms,
+            "deny": deny,
+            "tier": tier,
+            "network": network,
+            "limits": {"memory_mb": memory, "cpu_percent": cpu, "disk_mb": disk},
+        }
+    ),
     st.lists(permissions(), max_size=8),
     st.lists(permissions(), max_size=3),
     st.sampled_from(TIER_ORDER),
@@ -166,7 +199,9 @@ MANIFESTS = st.builds(
 @given(MANIFESTS, st.sampled_from(TIER_ORDER))
 def test_a_grant_never_exceeds_its_tier_nor_the_declaration(manifest, signature):
     g = grant(manifest, default_policy(), signature_tier=signature)
-    assert TIER_ORDER.index(g.tier) <= min(TIER_ORDER.index(manifest.tier), TIER_ORDER.index(signature))
+    assert TIER_ORDER.index(g.tier) <= min(
+        TIER_ORDER.index(manifest.tier), TIER_ORDER.index(signature)
+    )
     spec = default_policy().tier(g.tier)
     for p in g.permissions:
         assert spec.allows_action(p.domain, p.action)

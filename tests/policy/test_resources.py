@@ -16,9 +16,15 @@ def test_defaults_are_seed_003s():
 
 @pytest.mark.parametrize(
     "values",
-    [{"memory_mb": 0}, {"memory_mb": "256"}, {"processes": True}, {"cpu_percent": -1},
-     {"hook_timeout_seconds": "5"}, {"memory": 1}],
-)  # fmt: skip
+    [
+        {"memory_mb": 0},
+        {"memory_mb": "256"},
+        {"processes": True},
+        {"cpu_percent": -1},
+        {"hook_timeout_seconds": "5"},
+        {"memory": 1},
+    ],
+)
 def test_limits_are_strict_and_positive(values):
     with pytest.raises(ValidationError):
         ResourceLimits.model_validate(values)

@@ -12,9 +12,16 @@ def _match(domain, pattern, target):
 
 @pytest.mark.parametrize(
     ("domain", "kind"),
-    [("file", "path"), ("subprocess", "exec"), ("network", "net"), ("env", "env"),
-     ("hook", "name"), ("database", "name"), ("work_orders", "name")],
-)  # fmt: skip
+    [
+        ("file", "path"),
+        ("subprocess", "exec"),
+        ("network", "net"),
+        ("env", "env"),
+        ("hook", "name"),
+        ("database", "name"),
+        ("work_orders", "name"),
+    ],
+)
 def test_each_domain_has_one_kind(domain, kind):
     assert scope.kind_of(domain) == kind
 

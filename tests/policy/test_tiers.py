@@ -6,7 +6,12 @@ from corral.policy.tiers import lowest, network_at_most
 
 def test_ceilings_are_the_designed_numbers():
     got = {
-        name: (t.limits.memory_mb, t.limits.cpu_percent, t.limits.disk_mb, t.limits.call_timeout_seconds)
+        name: (
+            t.limits.memory_mb,
+            t.limits.cpu_percent,
+            t.limits.disk_mb,
+            t.limits.call_timeout_seconds,
+        )
         for name, t in DEFAULT_TIERS.items()
     }
     assert got == {
