@@ -26,6 +26,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,18 +41,23 @@ REQUIREMENT = "cgroup v1 controllers mounted under /sys/fs/cgroup and writable (
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def _v1_mounts() -> dict[str, tuple[str, str]]:
-    """controller -> (mount point, mount root) for every v1 hierarchy."""
-    found: dict[str, tuple[str, str]] = {}
+def _cgroup_mounts() -> Iterator[tuple[str, str, str, list[str]]]:
+    """(fstype, mount point, mount root, super options) of each cgroup filesystem mounted."""
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         left, _, right = line.partition(" - ")
         fields, (fstype, _source, options) = left.split(), right.split()[:3]
-        if fstype != "cgroup":
-            continue
-        point = fields[4].encode().decode("unicode_escape")
-        for option in options.split(","):
-            if option in CONTROLLERS:
-                found[option] = (point, fields[3])
+        if fstype in ("cgroup", "cgroup2"):
+            point = fields[4].encode().decode("unicode_escape")  # \040 and friends
+            yield fstype, point, fields[3], options.split(",")
+
+
+def _v1_mounts() -> dict[str, tuple[str, str]]:
+    """controller -> (mount point, mount root) for every v1 hierarchy."""
+    found: dict[str, tuple[str, str]] = {}
+    for fstype, point, root, options in _cgroup_mounts():
+        for option in options:
+            if fstype == "cgroup" and option in CONTROLLERS:
+                found[option] = (point, root)
     return found
 
 
@@ -78,11 +84,10 @@ def base_dirs() -> dict[str, Path]:
 
 def unified_controllers() -> frozenset[str]:
     """Controllers a cgroup v2 hierarchy offers here (detected, not used yet)."""
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        if right.split()[:1] == ["cgroup2"]:
+    for fstype, point, _, _ in _cgroup_mounts():
+        if fstype == "cgroup2":
             with contextlib.suppress(OSError):
-                return frozenset((Path(left.split()[4]) / "cgroup.controllers").read_text().split())
+                return frozenset((Path(point) / "cgroup.controllers").read_text().split())
     return frozenset()
 
 
