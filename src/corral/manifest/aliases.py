@@ -94,12 +94,12 @@ def permission_text(text: str) -> str | None:
 
 
 def _constant(name: str) -> str | None:
+    if name in SEED001:
+        return SEED001[name]
     domain, _, action = name.lower().partition("_")
     flipped = f"{domain}:{action}"
     if domain in BUILTIN:
         return HEADS.get(flipped, flipped)
-    if name in SEED001:
-        return SEED001[name]
     verb, _, noun = name.lower().partition("_")
     return f"{noun}:{verb}" if verb in ("read", "write", "delete") else None
 
