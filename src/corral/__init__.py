@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "PluginHandle": "corral.runtime",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604
 
 
 def __getattr__(name: str) -> Any:

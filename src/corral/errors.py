@@ -53,7 +53,8 @@ class PermissionDenied(PluginError, PermissionError):
         self.layer = layer
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_denied, (str(self), self.permission, self.operation, self.target, self.layer))
+        state = (str(self), self.permission, self.operation, self.target, self.layer)
+        return (_rebuild_denied, state)
 
 
 def _rebuild_denied(

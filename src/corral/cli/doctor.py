@@ -9,10 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from corral.cli._output import JsonOpt
 from corral.sandbox import probe
 
 
-def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def doctor(as_json: JsonOpt = False) -> None:
     """Report each confinement layer: available here or not, and the kernel requirement."""
     statuses = probe.probe()
     if as_json:

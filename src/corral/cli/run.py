@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from corral.cli._output import HomeOpt, JsonOpt, PluginDirArg
 from corral.errors import CorralError, PermissionDenied
 from corral.runtime import Host
 
@@ -43,13 +44,20 @@ def _parse_args(raw: str) -> tuple[list[Any], dict[str, Any]]:
     return [value], {}
 
 
-def run(
-    plugin_dir: Path = typer.Argument(..., help="The plugin directory (with plugin.yaml)."),
-    callable_name: str = typer.Argument(..., metavar="CALLABLE", help="What to call."),
-    args: str = typer.Option("[]", "--args", help="JSON list (positional) or object (keywords)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    home: Path | None = typer.Option(None, "--home", help="CORRAL_HOME to use."),
-    isolation: str = typer.Option("kernel", help="kernel or process."),
+CallableArg = Annotated[str, typer.Argument(metavar="CALLABLE", help="What to call.")]
+ArgsOpt = Annotated[
+    str, typer.Option("--args", help="JSON list (positional) or object (keywords).")
+]
+IsolationOpt = Annotated[str, typer.Option(help="kernel, or process where namespaces are missing.")]
+
+
+def run(  # noqa: PLR0917 - a CLI command's signature is its options
+    plugin_dir: PluginDirArg,
+    callable_name: CallableArg,
+    args: ArgsOpt = "[]",
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+    isolation: IsolationOpt = "kernel",
 ) -> None:
     """Run one call of a plugin in the sandbox and print the result."""
     positional, keywords = _parse_args(args)
@@ -64,7 +72,8 @@ def run(
         except CorralError as exc:
             outcome = {"ok": False, "error": _error_dict(exc), "usage": {}}
         except TypeError as exc:
-            outcome = {"ok": False, "error": {"type": "TypeError", "message": str(exc)}, "usage": {}}
+            error = {"type": "TypeError", "message": str(exc)}
+            outcome = {"ok": False, "error": error, "usage": {}}
     _print(outcome, as_json)
     raise typer.Exit(0 if outcome["ok"] else 1)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corral.errors import CorralError, PluginError, PluginSuspended

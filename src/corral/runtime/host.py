@@ -24,9 +24,9 @@ from corral.policy.plan import LAYERS
 from corral.protocol import Call, ErrorInfo, Event, HostCall, Result
 from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
+from corral.runtime.inprocess import InProcessWorker
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.store import store_plugin
-from corral.runtime.inprocess import InProcessWorker
 from corral.runtime.worker import Usage, Worker, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
@@ -255,9 +255,7 @@ class Host:
             os.chown(work, pen_uid(plugin), pen_uid(plugin))
         return work
 
-    def _run_call(
-        self, handle: PluginHandle, worker: Worker, call: Call
-    ) -> tuple[Any, Usage]:
+    def _run_call(self, handle: PluginHandle, worker: Worker, call: Call) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds
         on_event = self._event_handler(handle, str(worker.pid))
         try:
@@ -315,7 +313,10 @@ class Host:
             permission=requires,
         )
         if not decision.allowed:
-            text = f"host function {message.name!r} needs {requires} (add it to permissions in plugin.yaml)"
+            text = (
+                f"host function {message.name!r} needs {requires} "
+                "(add it to permissions in plugin.yaml)"
+            )
             return Result(
                 id=message.id,
                 ok=False,

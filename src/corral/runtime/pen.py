@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import corral
-
 from corral.policy import Grant
 from corral.policy.decision import Request
 from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
@@ -178,9 +177,7 @@ def build_plan(
             [*read, layout.plugin_dir, *(literal_prefix(g) for g in bound.read_globs())]
         ),
         write_paths=_unique([*write, *(literal_prefix(g) for g in bound.write_globs())]),
-        exec_paths=_unique(
-            [*bound.exec_paths(), *(elf_loaders() if bound.exec_paths() else ())]
-        ),
+        exec_paths=_unique([*bound.exec_paths(), *(elf_loaders() if bound.exec_paths() else ())]),
         work_dir=layout.work_dir,
         plugin_dir=layout.plugin_dir,
         plugin_source=layout.plugin_source,

@@ -62,7 +62,7 @@ def store_plugin(source: str | os.PathLike[str], store: Path, plugin: str) -> Pa
             shutil.copyfile(path, dest)
             dest.chmod(0o444)
         for dirpath, _, _ in os.walk(staging):
-            os.chmod(dirpath, 0o555)
+            os.chmod(dirpath, 0o555)  # noqa: S103 - read-only for everyone is the point
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -9,6 +9,7 @@ results travel over the channel the plugin controls.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import select
 import signal
@@ -121,7 +122,9 @@ def raise_remote(plugin: str, err: ErrorInfo) -> None:
 class WorkerProcess:
     """A spawned worker and the protocol state of its channel."""
 
-    def __init__(self, spawned: SpawnedWorker, plugin: str, cgroup: CgroupSet | None = None) -> None:
+    def __init__(
+        self, spawned: SpawnedWorker, plugin: str, cgroup: CgroupSet | None = None
+    ) -> None:
         self.spawned = spawned
         self.cgroup = cgroup
         self.plugin = plugin
@@ -201,10 +204,8 @@ class WorkerProcess:
         if self.cgroup is not None:
             self.cgroup.kill_all()
         if self._pidfd is not None and not self.spawned.exited.done():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         try:
             exited = self.spawned.exited.result(DEFAULT_LIMITS.close_grace_seconds * 5)
         except FutureTimeout:
@@ -279,7 +280,7 @@ class WorkerProcess:
             )
         if exited.signal == signal.SIGKILL and "MemoryError" not in tail:
             return errors.PluginCrashed(
-                f"{self.plugin}: the worker was killed (SIGKILL; memory limit or kill)\n{tail}".rstrip(),
+                f"{self.plugin}: the worker was killed (SIGKILL)\n{tail}".rstrip(),
                 signal=exited.signal,
             )
         what = f"signal {exited.signal}" if exited.signal else f"exit code {exited.exit_code}"

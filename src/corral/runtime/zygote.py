@@ -9,6 +9,7 @@ thread turns ``Exited`` reports into per-pid futures that worker handles wait on
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -144,10 +145,8 @@ class ZygoteClient:
 
     def close(self) -> None:
         """Closing the control channel tells the zygote to kill its workers and exit."""
-        try:
+        with contextlib.suppress(OSError):
             self._control.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._control.close()
         try:
             self.process.wait(DEFAULT_LIMITS.close_grace_seconds)

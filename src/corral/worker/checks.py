@@ -50,9 +50,9 @@ def make_check(
             roots = read_roots if request.action == "read" else write_roots
             if under(request.target, roots):
                 return _ALLOWED
-            if request.action == "read" and under(request.target, code_root):
-                if request.target.endswith(".py") or os.path.isdir(request.target):
-                    return _ALLOWED
+            own = request.action == "read" and under(request.target, code_root)
+            if own and (request.target.endswith(".py") or os.path.isdir(request.target)):
+                return _ALLOWED
         return grant.check(request)
 
     return check

@@ -12,6 +12,7 @@ It holds no host state and never runs plugin code itself.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import select
@@ -41,11 +42,11 @@ class Zygote:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self._wake_w)
         while True:
-            ready, _, _ = select.select([self.control, self._wake_r], [], [])
+            ready, _, _ = select.select([self.control.fileno(), self._wake_r], [], [])
             if self._wake_r in ready:
                 os.read(self._wake_r, 4096)
             self._reap()
-            if self.control in ready:
+            if self.control.fileno() in ready:
                 self._receive()
 
     def _send(self, message: Message) -> None:
@@ -101,10 +102,8 @@ class Zygote:
     def _shutdown(self) -> NoReturn:
         """The host is gone: no worker may outlive it."""
         for pid in self.children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         os._exit(0)
 
 
