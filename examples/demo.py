@@ -35,7 +35,7 @@ def attempt(plugin: Any, name: str, *args: Any) -> tuple[str, str]:
     try:
         value = plugin.call(name, *args)
     except corral.PermissionDenied as exc:
-        return "denied", exc.permission and f"needs {exc.permission}" or str(exc)[:80]
+        return "denied", (exc.permission and f"needs {exc.permission}") or str(exc)[:80]
     except corral.CorralError as exc:
         return "denied", f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
     return "allowed", repr(value)[:90]

@@ -61,7 +61,7 @@ def _import(plugin: str, plugin_dir: str, module_name: str) -> types.ModuleType:
     try:
         return importlib.import_module(f"{name}.{module_name}")
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith(module_name.split(".")[0]):
+        if exc.name and exc.name.endswith(module_name.split(".", maxsplit=1)[0]):
             raise PluginValidationError(
                 plugin, f"entry module {module_name!r} not found in the plugin directory"
             ) from None

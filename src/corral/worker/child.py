@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from corral.loading import load_entry
 from corral.plugin import Plugin
 from corral.policy import Grant
 from corral.policy.decision import Decision, Request
@@ -23,7 +24,6 @@ from corral.protocol import Ready
 from corral.sandbox.apply import confine
 from corral.worker.checks import make_check
 from corral.worker.guard import Guard
-from corral.loading import load_entry
 from corral.worker.serve import CHANNEL_FD, Channel, error_info, serve
 
 

@@ -20,6 +20,7 @@ from corral.errors import (
     ResourceLimitExceeded,
 )
 from corral.limits import DEFAULT_LIMITS, Limits
+from corral.loading import Loaded
 from corral.plugin import _bind_host_caller
 from corral.protocol import (
     Call,
@@ -32,7 +33,6 @@ from corral.protocol import (
     Result,
     Shutdown,
 )
-from corral.loading import Loaded
 
 CHANNEL_FD = 3
 
