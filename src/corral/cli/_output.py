@@ -27,8 +27,8 @@ PolicyOpt = Annotated[Path | None, typer.Option("--policy", help="Admin policy f
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="CORRAL_HOME (for its policy.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def emit_json(data: dict[str, Any]) -> None:
@@ -53,7 +53,7 @@ def fail(exc: CorralError, as_json: bool, source: str = "") -> NoReturn:
     else:
         errors.print(f"[red]invalid[/red]: {len(error_list(exc, source))} problem(s)")
         for record in error_list(exc, source):
-            errors.print(escape(_issue_line(record)), soft_wrap=True)
+            errors.print(escape(_issue_line(record)))
     raise typer.Exit(1)
 
 

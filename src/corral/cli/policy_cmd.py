@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from corral.cli._output import (
     HomeOpt,
@@ -88,7 +89,7 @@ def _text(manifest: Manifest, granted: Grant, admin: AdminPolicy, source: Path |
         if values:
             console.print(f"{label}: {', '.join(values)}")
     for note in granted.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
 
 
 @policy_app.command("show")

@@ -7,6 +7,8 @@ what the tier cut, so nothing is a surprise when the plugin first runs.
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from corral.cli._output import (
     HomeOpt,
     JsonOpt,
@@ -15,7 +17,6 @@ from corral.cli._output import (
     console,
     emit_json,
     fail,
-    limits_table,
     permissions_table,
     policy_source,
     summary,
@@ -35,8 +36,7 @@ def validate(
     source = policy_source(policy, home)
     try:
         manifest = load_manifest(plugin_dir)
-        admin = load_policy(source)
-        granted = grant(manifest, admin)
+        granted = grant(manifest, load_policy(source))
     except CorralError as exc:
         fail(exc, as_json, str(source or ""))
     path = str(find_manifest(plugin_dir))
@@ -59,6 +59,6 @@ def validate(
     if granted.dropped:
         console.print(permissions_table("dropped", list(granted.dropped), "red"))
     for note in granted.notes:
-        console.print(f"note: {note}")
-    if granted.clamped:
-        console.print(limits_table(granted, admin))
+        console.print(f"note: {escape(note)}")
+    for name, _, given, reason in granted.clamped:
+        console.print(f"clamped: {name} = {given:g} ({escape(reason)})")
