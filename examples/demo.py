@@ -27,7 +27,12 @@ from corral.audit import MemorySink
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ROOT / "tests" / "plugins" / "good"
 BAD = ROOT / "tests" / "plugins" / "fixtures" / "malicious_plugin"
-console = Console()
+console = Console(width=150)
+
+
+def contained(value: Any) -> bool:
+    """A resource attack that returned, but was held to its limit."""
+    return isinstance(value, dict) and bool(value.get("failed") or value.get("error"))
 
 
 def attempt(plugin: Any, name: str, *args: Any) -> tuple[str, str]:
@@ -38,6 +43,8 @@ def attempt(plugin: Any, name: str, *args: Any) -> tuple[str, str]:
         return "denied", (exc.permission and f"needs {exc.permission}") or str(exc)[:80]
     except corral.CorralError as exc:
         return "denied", f"{type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+    if contained(value):
+        return "limited", repr(value)[:90]
     return "allowed", repr(value)[:90]
 
 
@@ -73,11 +80,11 @@ def bad_rows(host: corral.Host, outside: Path, port: int) -> list[tuple[str, str
         ("read the host's environ", "environ_of", (os.getpid(),)),
         ("ptrace the host", "ptrace_attach", (os.getpid(),)),
         ("create a user namespace", "unshare_userns", ()),
-        ("fork bomb (200 forks)", "fork_bomb", (200,)),
+        ("fork bomb (200 forks; processes: 16)", "fork_bomb", (200,)),
         ("memory bomb (1 GiB)", "memory_bomb", (1024,)),
-        ("busy loop past cpu_seconds", "busy_loop", (30,)),
+        ("busy loop (CPU quota 25%, then the timeout)", "busy_loop", (30,)),
         ("sleep past the call timeout", "sleep", (30,)),
-        ("fd flood", "fd_flood", (10_000,)),
+        ("fd flood (10,000 opens; open_files: 64)", "fd_flood", (10_000,)),
     ]
     rows = []
     for label, name, args in attacks:
@@ -91,7 +98,7 @@ def show(rows: list[tuple[str, str, str, str]], audit: MemorySink) -> None:
     for column in ("plugin", "operation", "decision", "result / reason"):
         table.add_column(column, overflow="fold")
     for plugin, label, decision, reason in rows:
-        colour = "green" if decision == "allowed" else "red"
+        colour = {"allowed": "green", "limited": "yellow"}.get(decision, "red")
         table.add_row(plugin, label, f"[{colour}]{decision}[/{colour}]", reason)
     console.print(table)
     denials = [e for e in audit.events if e.kind == "denied"]
