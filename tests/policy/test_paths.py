@@ -67,6 +67,8 @@ def test_normalise_is_lexical(path, normal):
         ("/p/[ab].txt", "/p/a.txt", False),  # brackets are literal, not a class
         ("/p/[ab].txt", "/p/[ab].txt", True),
         ("/**", "/", True),
+        ("/*", "/", False),
+        ("/*", "/etc", True),
         ("/etc/hosts", "/etc/hosts", True),
         ("/etc/hosts", "/etc/hosts.allow", False),
     ],

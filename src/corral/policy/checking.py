@@ -23,7 +23,7 @@ from corral.policy.decision import Decision, Request
 from corral.policy.hosts import Target
 from corral.policy.permission import Permission, grants_action
 
-Entry = tuple[Permission, scopes.Matcher]
+Entry = tuple[Permission, scopes.Matcher, Decision]
 
 
 class Checker:
@@ -56,7 +56,8 @@ class Checker:
     def _index(self, permissions: Iterable[Permission]) -> dict[str, list[Entry]]:
         index: dict[str, list[Entry]] = {}
         for p in permissions:
-            index.setdefault(p.domain, []).append((p, self._matcher(p)))
+            granted = Decision(True, f"granted by '{p}'", str(p))
+            index.setdefault(p.domain, []).append((p, self._matcher(p), granted))
         return index
 
     def _matcher(self, p: Permission) -> scopes.Matcher:
@@ -70,24 +71,26 @@ class Checker:
     def check(self, request: Request) -> Decision:
         """Allow or refuse ``request``; see the module docstring for the order."""
         domain, action = request.domain, request.action
-        needed = self.needed(request)
         target = scopes.prepare(domain, request.target) if request.target else ""
         if target is None:
-            return Decision(False, f"{request.target!r} is not a valid {domain} target", needed)
-        for p, match in self._deny.get(domain, ()):
+            return self._refuse(request, f"{request.target!r} is not a valid {domain} target")
+        for p, match, _ in self._deny.get(domain, ()):
             if grants_action(domain, action, p.action) and match(target):
-                return Decision(
-                    False, f"{request} is denied by '{p}' (a deny beats any allow)", needed
+                return self._refuse(
+                    request, f"{request} is denied by '{p}' (a deny beats any allow)"
                 )
         refusal = self._admin_rules(request, target)
         if refusal:
-            return Decision(False, refusal, needed)
+            return self._refuse(request, refusal)
         if domain == "network" and self._network != "restricted":
-            return self._network_level(target, needed)
-        for p, match in self._allow.get(domain, ()):
+            return self._network_level(request, target)
+        for p, match, granted in self._allow.get(domain, ()):
             if p.grants(action) and match(target):
-                return Decision(True, f"granted by '{p}'", str(p))
-        return Decision(False, f"no permission in the grant allows {request}", needed)
+                return granted
+        return self._refuse(request, f"no permission in the grant allows {request}")
+
+    def _refuse(self, request: Request, reason: str) -> Decision:
+        return Decision(False, reason, self.needed(request))
 
     def _admin_rules(self, request: Request, target: scopes.Target) -> str:
         if not isinstance(target, str) or request.domain not in ("file", "subprocess"):
@@ -105,7 +108,7 @@ class Checker:
                 return f"the admin policy allows writing only {allowed} files, not {target!r}"
         return ""
 
-    def _network_level(self, target: scopes.Target, needed: str) -> Decision:
+    def _network_level(self, request: Request, target: scopes.Target) -> Decision:
         level = self._network
         if level == "full":
             return Decision(True, "network level is full", "network=full")
@@ -113,7 +116,7 @@ class Checker:
             return Decision(
                 True, "loopback inside the pen (network level internal)", "network=internal"
             )
-        return Decision(False, f"network level is {level}; declare {needed} in plugin.yaml", needed)
+        return self._refuse(request, f"network level is {level}; it needs {self.needed(request)}")
 
     def needed(self, request: Request) -> str:
         """The permission that would allow ``request``, spelled as a manifest line."""

@@ -15,6 +15,7 @@ are how an allowlist of names is smuggled past to 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -174,8 +175,9 @@ def canonical(text: str) -> str:
     return f"{host}:{port}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_target(text: str) -> Target | None:
-    """A concrete ``host:port`` request, or None when it is not one."""
+    """A concrete ``host:port`` request, or None when it is not one (cached: a pure parse)."""
     try:
         host, port = _split(text)
         ip = _address(host)

@@ -94,8 +94,8 @@ def glob_regex(glob: str) -> re.Pattern[str]:
     for segment in glob.split("/")[1:]:
         if segment == "**":
             parts.append("(?:/.*)?")
-        elif segment:
-            parts.append("/" + _segment(segment))
+        elif segment:  # a segment is never empty: "/*" does not match "/"
+            parts.append("/(?=[^/])" + _segment(segment))
     return re.compile("".join(parts) or "/", re.DOTALL)
 
 
