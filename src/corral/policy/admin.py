@@ -91,6 +91,11 @@ class AdminPolicy(BaseModel):
                 raise ValueError(f"blocked command {command!r} must be a name or a path")
         return value
 
+    @property
+    def denies(self) -> tuple[Permission, ...]:
+        """The global denies (the file spells the section ``deny``, like a manifest)."""
+        return self.deny
+
     def tier(self, name: str) -> TierSpec:
         """The spec of tier ``name`` (community for an unknown name: fail closed)."""
         return self.tiers.get(name) or self.tiers["community"]
