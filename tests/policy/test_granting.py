@@ -1,6 +1,6 @@
 """grant(): declared ∩ tier ceiling ∩ admin policy, minus denies, with a reason for every cut."""
 
-from corral.policy import AdminPolicy, Manifest, Permission, default_policy, grant
+from corral.policy import AdminPolicy, Manifest, Permission, Request, default_policy, grant
 
 # The canonical shape from the issue, verbatim in substance.
 CANONICAL = {
@@ -245,3 +245,11 @@ def test_seed_003_defaults_are_clamped_with_reasons_not_refused():
     g = grant(manifest(limits={}), default_policy())
     assert [c[0] for c in g.clamped] == ["memory_mb", "cpu_percent", "call_timeout_seconds"]
     assert g.clamped[0][3] == "default 500 MB is above the community tier ceiling of 256 MB"
+
+
+def test_an_admin_widened_unscoped_network_grant_still_leaves_private_addresses_out():
+    policy = AdminPolicy.from_dict({"plugins": {"weather-report": {"grant": ["network:connect"]}}})
+    g = grant(manifest(permissions=["network:connect"]), policy).with_roots("/p", "/w")
+    assert [str(p) for p in g.permissions] == ["network:connect=*:*"]
+    assert g.check(Request("network", "connect", "example.org:443")).allowed
+    assert not g.check(Request("network", "connect", "169.254.169.254:80")).allowed

@@ -98,7 +98,7 @@ class _Judge:
             self.notes.append(
                 f"'{p}' kept beyond the {self.tier} tier by the admin grant '{widened}'"
             )
-            return _expand_files(p)
+            return _expand_unscoped(p)
         reasons: list[str] = []
         kept = [q for n in self._narrow(p, reasons) for q in self._scoped(n, reasons)]
         if reasons:
@@ -134,11 +134,11 @@ class _Judge:
     def _scoped(self, p: Permission, reasons: list[str]) -> list[Permission]:
         if p.scope is None:
             if p.domain == "file":
-                return _expand_files(p)
+                return _expand_unscoped(p)
             if p.domain not in _EVERYTHING:
                 return [p]
             if self.spec.unscoped_wide:
-                return [p.with_scope(_EVERYTHING[p.domain])]
+                return _expand_unscoped(p)
             reasons.append(
                 f"an unscoped {p.domain}:{p.action} would mean every target; the {self.tier} "
                 f"tier needs a scope, e.g. {_EXAMPLE[p.domain]}"
@@ -175,8 +175,18 @@ class _Judge:
         return level
 
 
-def _expand_files(p: Permission) -> list[Permission]:
-    if p.domain != "file" or p.scope is not None:
+def _expand_unscoped(p: Permission) -> list[Permission]:
+    """What an unscoped grant means once allowed: never a bare "match anything".
+
+    Files: the plugin's directory and ``$WORK``. Network, processes and
+    environment: every public host, every path, every name (``*:*`` still
+    leaves private addresses to grants by address).
+    """
+    if p.scope is not None:
+        return [p]
+    if p.domain in _EVERYTHING:
+        return [p.with_scope(_EVERYTHING[p.domain])]
+    if p.domain != "file":
         return [p]
     if p.action == "read":
         return [p.with_scope("**"), p.with_scope(f"{paths.WORK}/**")]
