@@ -496,20 +496,23 @@ def test_write_grants_never_include_execute(tree: Tree) -> None:
     assert grants["/usr/bin/env"] & landlock.FS_EXECUTE
 
 
-def test_plugin_dir_is_always_readable_and_work_dir_always_writable() -> None:
+def test_plugin_dir_is_always_listable_and_work_dir_always_writable() -> None:
     plan = EnforcementPlan(plugin_dir="/run/corral/plugin", work_dir="/run/corral/work")
     grants = landlock.path_grants(plan)
-    assert grants == {"/run/corral/plugin": landlock.READ, "/run/corral/work": landlock.WRITE}
+    assert grants == {
+        "/run/corral/plugin": landlock.FS_READ_DIR,
+        "/run/corral/work": landlock.WRITE,
+    }
     assert landlock.path_grants(EnforcementPlan()) == {}
 
 
-@pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root to become a uid that cannot reach tmp_path"
-)
-def test_allow_plan_listing_paths_the_pen_uid_cannot_reach(tree: Tree) -> None:
-    def as_nobody(_chan: Channel) -> object:
-        os.setresuid(65534, 65534, 65534)  # pytest's tmp_path sits under 0700 root dirs
-        landlock.apply(tree.plan())
-        return attempt(lambda: read_builtin(str(tree.granted / "data.txt")))
-
-    assert run(as_nobody).value == "EACCES"
+def test_deny_file_in_a_listable_dir_unless_named(tree: Tree) -> None:
+    """List-only directories show names, never contents, except files named in read_paths."""
+    listed = tree.outside
+    (listed / "named.txt").write_text("ok")
+    plan = tree.plan(list_paths=(str(listed),), read_paths=(str(listed / "named.txt"),))
+    names = run(confined(plan, lambda: sorted(os.listdir(listed))))
+    named = run(confined(plan, lambda: (listed / "named.txt").read_text()))
+    secret = run(confined(plan, lambda: (listed / "secret.txt").read_text()))
+    assert "secret.txt" in names.value and named.value == "ok"
+    assert secret.value == "EACCES"

@@ -38,7 +38,11 @@ class EnforcementPlan:
     """What one worker's pen allows, resolved to absolute paths, ports and numbers."""
 
     # Filesystem (Landlock + guard). Directories cover everything beneath them.
+    # ``list_paths`` may be listed (names only) but grant no file contents: the
+    # plugin dir is listed this way and its readable files named one by one in
+    # ``read_paths``, so a ``deny`` inside it holds at the kernel too.
     read_paths: tuple[str, ...] = ()
+    list_paths: tuple[str, ...] = ()
     write_paths: tuple[str, ...] = ()
     exec_paths: tuple[str, ...] = ()
     work_dir: str = ""
@@ -97,7 +101,7 @@ class EnforcementPlan:
         if extra:
             raise ValueError(f"unknown plan fields {sorted(extra)}")
         values = dict(data)
-        for name in ("read_paths", "write_paths", "exec_paths"):
+        for name in ("read_paths", "list_paths", "write_paths", "exec_paths"):
             values[name] = tuple(values.get(name, ()))
         for name in ("tcp_connect_ports", "tcp_bind_ports"):
             values[name] = tuple(int(p) for p in values.get(name, ()))

@@ -123,6 +123,27 @@ def elf_loaders() -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def plugin_files(grant: Grant, layout: PenLayout) -> tuple[str, ...]:
+    """Pen paths of the plugin's files it may read: its code, and data its grant allows.
+
+    The store copy is immutable, so this list is exact for the worker's life;
+    a file under ``deny`` never gets a kernel read rule.
+    """
+    root = Path(layout.plugin_source)
+    allowed: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        pen_path = f"{layout.plugin_dir}/{path.relative_to(root).as_posix()}"
+        if path.suffix == ".py" or grant.check(Request("file", "read", pen_path)).allowed:
+            allowed.append(pen_path)
+    return tuple(allowed)
+
+
+def outside_plugin(globs: Iterable[str], plugin_dir: str) -> list[str]:
+    """Literal prefixes of read globs that lie outside the plugin dir."""
+    prefixes = (literal_prefix(g) for g in globs)
+    return [p for p in prefixes if p != plugin_dir and not p.startswith(plugin_dir + "/")]
+
+
 def build_env(grant: Grant, host_env: Mapping[str, str], work_dir: str) -> dict[str, str]:
     """The pen's environment, rebuilt from scratch: fixed basics plus granted names.
 
@@ -174,8 +195,13 @@ def build_plan(
     limits = grant.limits
     plan = EnforcementPlan(
         read_paths=_unique(
-            [*read, layout.plugin_dir, *(literal_prefix(g) for g in bound.read_globs())]
+            [
+                *read,
+                *plugin_files(bound, layout),
+                *outside_plugin(bound.read_globs(), layout.plugin_dir),
+            ]
         ),
+        list_paths=(layout.plugin_dir,),
         write_paths=_unique([*write, *(literal_prefix(g) for g in bound.write_globs())]),
         exec_paths=_unique([*bound.exec_paths(), *(elf_loaders() if bound.exec_paths() else ())]),
         work_dir=layout.work_dir,

@@ -110,7 +110,8 @@ def raise_remote(plugin: str, err: ErrorInfo) -> None:
         raise errors.ResourceLimitExceeded(
             f"{plugin}: memory limit (memory_mb) reached: {err.message}", limit="memory_mb"
         )
-    if err.type in ("PermissionError", "OSError") and "Operation not permitted" in err.message:
+    refused = ("Operation not permitted", "Permission denied")
+    if err.type in ("PermissionError", "OSError") and any(r in err.message for r in refused):
         raise errors.PermissionDenied(
             f"{err.message} (refused by the kernel)", layer="kernel", operation=err.type
         )

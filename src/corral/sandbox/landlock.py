@@ -127,14 +127,16 @@ def handled_for(abi: int, network: str = "none") -> Handled:
 def path_grants(plan: EnforcementPlan) -> dict[str, int]:
     """Each planned path with the union of rights it is granted (directory form).
 
-    The plugin's own directory is always readable and the work dir always
-    writable, whether or not the plan lists them again. Pure: the trim to
-    file rights happens at apply time, once the path is open.
+    The plugin's own directory can always be listed (its readable files are
+    named one by one in ``read_paths``, so a ``deny`` inside it holds here too)
+    and the work dir is always writable. Pure: the trim to file rights happens
+    at apply time, once the path is open.
     """
-    readable = (*plan.read_paths, plan.plugin_dir)
+    listable = (*plan.list_paths, plan.plugin_dir)
     writable = (*plan.write_paths, plan.work_dir)
     grants: dict[str, int] = {}
-    for paths, rights in ((readable, READ), (plan.exec_paths, EXEC), (writable, WRITE)):
+    table = ((listable, FS_READ_DIR), (plan.read_paths, READ), (plan.exec_paths, EXEC))
+    for paths, rights in (*table, (writable, WRITE)):
         for path in filter(None, paths):
             grants[path] = grants.get(path, 0) | rights
     return grants
