@@ -23,6 +23,8 @@ from rich.table import Table
 
 import corral
 from corral.audit import MemorySink
+from corral.manifest import load_manifest
+from corral.policy import default_policy, grant
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ROOT / "tests" / "plugins" / "good"
@@ -46,6 +48,27 @@ def attempt(plugin: Any, name: str, *args: Any) -> tuple[str, str]:
     if contained(value):
         return "limited", repr(value)[:90]
     return "allowed", repr(value)[:90]
+
+
+def show_manifests() -> None:
+    """Validate every example manifest: grant summaries, or each mistake with its line."""
+    table = Table(title="example manifests: validated before anything runs")
+    for column in ("plugin dir", "outcome"):
+        table.add_column(column, overflow="fold")
+    for plugin in sorted((ROOT / "examples" / "plugins").iterdir()):
+        if not plugin.is_dir():
+            continue
+        try:
+            granted = grant(load_manifest(plugin), default_policy())
+        except corral.ManifestError as exc:
+            lines = [str(issue) for issue in exc.issues]
+            outcome = f"[red]{len(lines)} mistakes[/red]\n" + "\n".join(lines[:6]) + "\n..."
+        else:
+            perms = ", ".join(str(p) for p in granted.permissions)
+            cut = f"; dropped/clamped: {len(granted.dropped) + len(granted.clamped)}"
+            outcome = f"[green]valid[/green], tier {granted.tier}, network {granted.network}: {perms}{cut}"
+        table.add_row(plugin.name, outcome)
+    console.print(table)
 
 
 def good_rows(host: corral.Host) -> list[tuple[str, str, str, str]]:
@@ -121,6 +144,7 @@ def with_listener(fn: Callable[[int], None]) -> None:
 
 
 def main() -> None:
+    show_manifests()
     outside = Path(tempfile.mkdtemp(prefix="corral-demo-", dir="/var/tmp"))
     outside.chmod(0o755)
     (outside / "secret.txt").write_text("TOPSECRET")
