@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 import corral
@@ -13,6 +17,43 @@ def audit():
 
 
 @pytest.fixture
-def host(tmp_path, audit):
-    with corral.Host(home=tmp_path / "home", audit=audit, unsafe_disable_layers=SABOTAGE) as h:
+def home():
+    """The host's CORRAL_HOME: under /var/tmp and searchable (0711) by a pen's uid.
+
+    pytest's tmp_path sits under a 0700 directory. A pen whose mount layer is
+    off (a sabotage run, or isolation="process") reaches its store and work dir
+    by their host paths as an unprivileged uid; it must not fail for that
+    reason instead of the one a test is about.
+    """
+    root = Path(tempfile.mkdtemp(prefix="corral-home-", dir="/var/tmp"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def host(home, audit):
+    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as h:
         yield h
+
+
+@pytest.fixture
+def plugin_copy(plugin_dir, tmp_path):
+    """A fixture plugin copied into tmp_path with words of its plugin.yaml replaced.
+
+    ``plugin_copy("fixtures/internal_network", PORT="4321")``: for manifests
+    that need a value known only at test time (a port, a unique name).
+    """
+
+    def copy(name: str, **replace: str) -> Path:
+        target = tmp_path / "plugins" / Path(name).name
+        shutil.copytree(plugin_dir(name), target)
+        manifest = target / "plugin.yaml"
+        text = manifest.read_text()
+        for old, new in replace.items():
+            assert old in text, f"{old!r} is not in {name}/plugin.yaml"
+            text = text.replace(old, new)
+        manifest.write_text(text)
+        return target
+
+    return copy

@@ -23,12 +23,12 @@ def test_allow_async_call(host, plugin_dir):
     assert asyncio.run(plugin.acall("echo", 1)) == {"value": 1, "calls": 1}
 
 
-def test_allow_reading_granted_data_and_writing_work(host, plugin_dir, tmp_path):
+def test_allow_reading_granted_data_and_writing_work(host, plugin_dir):
     plugin = host.load(plugin_dir("good"))
     assert plugin.call("cities")[0]["name"] == "Oslo"
     done = plugin.call("write_note", "a.txt", "hello")
     assert done.endswith("a.done")
-    assert (tmp_path / "home" / "work" / "good-notes" / "a.done").read_text() == "hello"
+    assert (host.home.work / "good-notes" / "a.done").read_text() == "hello"
 
 
 def test_allow_ordinary_code_sqlite_threads_tempfiles(host, plugin_dir):
