@@ -97,3 +97,70 @@ def test_close_leaves_no_process_behind(tmp_path, plugin_dir):
     assert not psutil.pid_exists(zygote) or psutil.Process(zygote).status() == "zombie"
     me = psutil.Process(os.getpid())
     assert [c for c in me.children(recursive=True) if c.status() != "zombie"] == []
+
+
+# --- a plugin that does not match its contract is refused at load --------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "problem"),
+    [
+        ("entry_missing_module", "entry module 'nowhere' not found in the plugin directory"),
+        ("entry_missing_attribute", "entry module 'tools' has no 'Missing'"),
+        ("entry_not_a_plugin", "entry class Helper must derive corral.Plugin"),
+    ],
+)
+def test_deny_an_entry_that_breaks_its_contract(host, plugin_dir, audit, fixture, problem):
+    name = fixture.replace("_", "-")
+    with pytest.raises(corral.PluginValidationError) as info:
+        host.load(plugin_dir(f"fixtures/{fixture}"))
+    assert info.value.plugin == name
+    assert str(info.value) == f"plugin {name!r}: {problem}"
+    assert host.plugins() == []
+    assert audit.query(plugin=name, kind="plugin.refused")
+
+
+# --- fail secure: never less isolation than asked ---------------------------------
+
+
+def test_deny_an_isolation_level_this_host_cannot_give(home):
+    with pytest.raises(corral.SandboxUnavailable) as info:
+        corral.Host(home=home, isolation="container")
+    assert info.value.layer == "container"
+
+
+def test_deny_restricted_network_without_the_proxy(host, plugin_dir, audit):
+    with pytest.raises(corral.SandboxUnavailable) as info:
+        host.load(plugin_dir("fixtures/restricted_network"))
+    assert info.value.layer == "netproxy"
+    assert "restricted-network" in str(info.value)
+    kinds = [e.kind for e in audit.query(plugin="restricted-network")]
+    assert "plugin.refused" in kinds and "worker.started" not in kinds
+
+
+def test_allow_process_isolation_when_asked(home, plugin_dir, audit):
+    with corral.Host(home=home, audit=audit, isolation="process") as host:
+        plugin = host.load(plugin_dir("good"))
+        assert plugin.call("echo", "hi")["value"] == "hi"
+        assert plugin.call("whoami")["pid"] != 1  # no pid namespace: weaker, as asked
+        with pytest.raises(corral.PermissionDenied):
+            plugin.call("secret")  # the guard still holds the grant
+    layers_off = audit.query(plugin="good-notes", kind="worker.started")[0].details["layers_off"]
+    assert {"landlock", "seccomp", "mountns"} <= set(layers_off)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root pens run as another uid")
+def test_deny_process_isolation_with_a_home_the_pen_cannot_reach(tmp_path, plugin_dir):
+    # tmp_path sits under a 0700 directory: the pen's uid could not open its own code.
+    with corral.Host(home=tmp_path / "home", audit="memory", isolation="process") as host:
+        with pytest.raises(corral.SandboxUnavailable, match="may not search") as info:
+            host.load(plugin_dir("good"))
+    assert info.value.layer == "process"
+
+
+def test_unsafe_in_process_runs_trusted_code_and_says_so(home, plugin_dir, audit):
+    with corral.Host(home=home, audit=audit, unsafe_in_process=True) as host:
+        plugin = host.load(plugin_dir("good"))
+        assert plugin.call("echo", "hi") == {"value": "hi", "calls": 1}
+        assert plugin.call("whoami")["pid"] == os.getpid()  # no pen at all
+    assert audit.query(plugin="good-notes", kind="unsafe")[0].details == {"unsafe_in_process": True}

@@ -34,8 +34,14 @@ def corral_run(home: Path, *argv: str) -> dict:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "CORRAL_HOME": str(home / "corral")}
     proc = subprocess.run(
         [sys.executable, "-m", "corral.cli", "run", *argv, "--json"],
-        user=NOBODY, group=NOBODY, extra_groups=[], env=env, cwd="/",
-        capture_output=True, text=True, timeout=60,
+        user=NOBODY,
+        group=NOBODY,
+        extra_groups=[],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.stdout, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -56,7 +62,13 @@ def test_allow_ordinary_user_runs_a_plugin(nobody_home, plugin_dir):
 def test_deny_ordinary_user_pen_reads_outside(nobody_home, plugin_dir, outside):
     secret = str(outside / "secret.txt")
     for how in ("read_open", "read_ctypes"):
-        out = corral_run(nobody_home, str(plugin_dir("fixtures/malicious_plugin")), how, "--args", json.dumps([secret]))
+        out = corral_run(
+            nobody_home,
+            str(plugin_dir("fixtures/malicious_plugin")),
+            how,
+            "--args",
+            json.dumps([secret]),
+        )
         assert not out["ok"]
         assert "TOPSECRET" not in json.dumps(out)
 
@@ -64,6 +76,12 @@ def test_deny_ordinary_user_pen_reads_outside(nobody_home, plugin_dir, outside):
 def test_deny_ordinary_user_pen_writes_outside(nobody_home, plugin_dir, outside):
     outside.chmod(0o777)  # writable by the user: only the pen may stop it
     target = outside / "pwned"
-    out = corral_run(nobody_home, str(plugin_dir("fixtures/malicious_plugin")), "write_ctypes", "--args", json.dumps([str(target)]))
+    out = corral_run(
+        nobody_home,
+        str(plugin_dir("fixtures/malicious_plugin")),
+        "write_ctypes",
+        "--args",
+        json.dumps([str(target)]),
+    )
     assert not out["ok"]
     assert not target.exists()

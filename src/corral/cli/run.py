@@ -8,6 +8,7 @@ that would allow it.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -63,6 +64,9 @@ def run(  # noqa: PLR0917 - a CLI command's signature is its options
     positional, keywords = _parse_args(args)
     outcome: dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="corral-run-") as scratch:
+        # Searchable (not listable) by others: a pen without the mount layer
+        # (--isolation process) reaches its store copy by this host path.
+        os.chmod(scratch, 0o711)  # noqa: S103 - search only, no listing
         try:
             with Host(home=home or Path(scratch), isolation=isolation) as host:
                 plugin = host.load(plugin_dir)

@@ -8,6 +8,7 @@ through here so there is exactly one audit path for all of them.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 import uuid
@@ -94,12 +95,16 @@ class Host:
         except CorralError as exc:
             self.record("plugin.refused", str(Path(path).name), "deny", error=str(exc))
             raise
-        self._check_network(granted)
         self.record(
             "grant", manifest.name, "info", version=manifest.version, **_grant_details(granted)
         )
-        store_dir = store_plugin(path, self.home.store, manifest.name)
-        handle = PluginHandle(self, manifest, granted, store_dir, workers)
+        try:
+            self._check_network(granted)
+            store_dir = store_plugin(path, self.home.store, manifest.name)
+            handle = PluginHandle(self, manifest, granted, store_dir, workers)
+        except CorralError as exc:
+            self.record("plugin.refused", manifest.name, "deny", error=str(exc)[:500])
+            raise
         with self._lock:
             self._handles[manifest.name] = handle
         self.record("plugin.loaded", manifest.name, "allow", version=manifest.version)
@@ -230,6 +235,8 @@ class Host:
             )
         work = self._work_dir(handle.name)
         layout = PenLayout(str(handle.store_dir), str(work), mounted="mountns" not in disabled)
+        if not layout.mounted and os.geteuid() == 0:
+            _require_reachable(pen_uid(handle.name), (layout.plugin_source, layout.work_source))
         plan, read, write = build_plan(
             handle.grant,
             layout,
@@ -343,6 +350,28 @@ class Host:
                 f"plugin {granted.plugin!r} needs restricted networking (network:connect grants), "
                 "which needs corral's filtering proxy; it is not available in this version",
             )
+
+
+def _require_reachable(uid: int, paths: Iterable[str]) -> None:
+    """Refuse, naming the directory, when the pen's uid cannot reach its own files.
+
+    Without the mount layer (isolation="process") the pen opens its store copy
+    and work dir by their host paths as an unprivileged uid. A directory above
+    them that it may not search would kill the pen on its first open, with an
+    error that blames the plugin for the host's layout.
+    """
+    for path in map(Path, paths):
+        for directory in (*reversed(path.parents), path):
+            info = directory.stat()
+            owner, group = info.st_uid == uid, info.st_gid == uid
+            bit = stat.S_IXUSR if owner else stat.S_IXGRP if group else stat.S_IXOTH
+            if not info.st_mode & bit:
+                raise SandboxUnavailable(
+                    "process",
+                    f"the pen runs as uid {uid} and may not search {directory} (on the way "
+                    f"to {path}); keep the corral home under directories others may search "
+                    "(chmod o+x), or use isolation='kernel'",
+                )
 
 
 def _grant_details(granted: Grant) -> dict[str, Any]:
