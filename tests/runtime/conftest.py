@@ -39,13 +39,13 @@ def host(home, audit):
 
 @pytest.fixture
 def plugin_copy(plugin_dir, tmp_path):
-    """A fixture plugin copied into tmp_path with words of its plugin.yaml replaced.
+    """A fixture plugin copied into tmp_path with text of its plugin.yaml replaced.
 
-    ``plugin_copy("fixtures/internal_network", PORT="4321")``: for manifests
+    ``plugin_copy("fixtures/internal_network", {"PORT": "4321"})``: for manifests
     that need a value known only at test time (a port, a unique name).
     """
 
-    def copy(name: str, **replace: str) -> Path:
+    def copy(name: str, replace: dict[str, str]) -> Path:
         target = tmp_path / "plugins" / Path(name).name
         shutil.copytree(plugin_dir(name), target)
         manifest = target / "plugin.yaml"

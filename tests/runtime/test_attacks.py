@@ -183,7 +183,7 @@ def test_deny_seeing_the_hosts_network_interfaces(bad):
 def internal(host, plugin_copy, listener):
     """A plugin at network level internal that declares the host listener's port."""
     port, _ = listener
-    return host.load(plugin_copy("fixtures/internal_network", PORT=str(port)))
+    return host.load(plugin_copy("fixtures/internal_network", {"PORT": str(port)}))
 
 
 def test_deny_internal_network_reaching_the_hosts_loopback(internal, listener):

@@ -187,7 +187,7 @@ class Host:
             if cgroup is not None:
                 cgroup.destroy()
             raise
-        worker = WorkerProcess(spawned, handle.name, cgroup)
+        worker = WorkerProcess(spawned, handle.name, cgroup, handle.grant.limits.cpu_seconds)
         on_event = self._event_handler(handle, str(worker.pid))
         try:
             worker.wait_ready(handle.grant.limits.init_timeout_seconds, on_event)

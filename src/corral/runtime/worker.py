@@ -124,9 +124,14 @@ class WorkerProcess:
     """A spawned worker and the protocol state of its channel."""
 
     def __init__(
-        self, spawned: SpawnedWorker, plugin: str, cgroup: CgroupSet | None = None
+        self,
+        spawned: SpawnedWorker,
+        plugin: str,
+        cgroup: CgroupSet | None = None,
+        cpu_seconds: float = 0,
     ) -> None:
         self.spawned = spawned
+        self.cpu_limit = cpu_seconds
         self.cgroup = cgroup
         self.plugin = plugin
         self.pid = spawned.pid
@@ -269,7 +274,7 @@ class WorkerProcess:
         tail = "".join(self.output)[-2000:]
         if exited is None:
             return errors.PluginCrashed(f"{self.plugin}: the worker vanished")
-        if exited.signal == signal.SIGXCPU:
+        if exited.signal == signal.SIGXCPU or self._cpu_killed(exited):
             return errors.ResourceLimitExceeded(
                 f"{self.plugin}: CPU time limit (cpu_seconds) reached; the worker was killed",
                 limit="cpu_seconds",
@@ -290,6 +295,16 @@ class WorkerProcess:
             exit_code=exited.exit_code,
             signal=exited.signal,
         )
+
+    def _cpu_killed(self, exited: Exited) -> bool:
+        """SIGKILL from RLIMIT_CPU's hard limit: the pen's pid 1 never sees SIGXCPU.
+
+        The kernel drops a signal with no handler that is sent to a pid
+        namespace's init, SIGXCPU included; only the hard limit's SIGKILL a
+        second later ends it. The rusage the zygote reaped says which it was.
+        """
+        spent = self.cpu_limit and exited.cpu_seconds >= self.cpu_limit
+        return exited.signal == signal.SIGKILL and not self._oom_killed and bool(spent)
 
     def _drain(self, fd: int) -> None:
         with os.fdopen(fd, "rb", buffering=0) as pipe:
