@@ -42,25 +42,36 @@ def _open(paths: Paths, args: tuple[Any, ...]) -> tuple[Request, ...]:
     """``open(path, mode, flags)``, also raised by every import (``io.open_code``).
 
     The hottest handler, hence the shortcuts: ``flags`` already says "write"
-    for every ``io.open`` mode, ``mode`` is only read when it is unusual, and
-    the request objects are reused per path.
+    for every ``io.open`` mode, so ``mode`` is read only when it is unusual;
+    and requests are reused per spelling (see ``_remember``).
     """
     path, mode, flags = args
-    if path is None or isinstance(path, int):
-        return NOTHING
-    if flags & _WRITE_FLAGS or (mode not in _READ_MODES and not _WRITE_MODE.isdisjoint(mode)):
-        return (_request(_WRITES, "write", paths.absolute(path)),)
-    return (_request(_READS, "read", paths.absolute(path)),)
+    write = flags & _WRITE_FLAGS or (mode not in _READ_MODES and not _WRITE_MODE.isdisjoint(mode))
+    cache = _WRITES if write else _READS
+    if type(path) is str:
+        request = cache.get(path)
+        if request is not None:
+            return (request,)
+    elif path is None or isinstance(path, int):
+        return NOTHING  # an fd: checked when it was opened by name
+    return (_remember(paths, cache, "write" if write else "read", path),)
 
 
-def _request(cache: dict[str, Request], action: str, path: str) -> Request:
-    """A shared ``Request`` for ``path``: building a frozen dataclass costs more than
-    the rest of the hook, and the same files (imports, data) are opened again and again."""
-    request = cache.get(path)
-    if request is None:
+def _remember(paths: Paths, cache: dict[str, Request], action: str, path: object) -> Request:
+    """The request for ``path``, kept when its spelling alone decides the file.
+
+    Building a frozen ``Request`` and normalising the path cost more than the
+    rest of the hook, and the same files are opened again and again. Only
+    exact ``str`` spellings that are already absolute, normal and outside the
+    writable roots are kept: their meaning depends neither on the cwd nor on
+    links the plugin could plant, so a kept answer cannot go stale.
+    """
+    target = paths.absolute(path)
+    request = Request("file", action, target)
+    if type(path) is str and paths.fixed(path, target):
         if len(cache) >= _CACHE_SIZE:
             cache.clear()
-        request = cache[path] = Request("file", action, path)
+        cache[path] = request
     return request
 
 

@@ -29,11 +29,19 @@ from collections.abc import Sequence
 
 
 def text(raw: object) -> str:
-    """A path or name as ``str``; bytes are decoded as the OS does (surrogateescape)."""
+    """A path or name as an exact ``str``; bytes are decoded as the OS does.
+
+    A ``str`` subclass is copied to a plain ``str`` first (``str.__str__``
+    does not call overrides): the C code behind the event reads the raw
+    characters, so the guard must not let overridden ``startswith`` or
+    ``__eq__`` tell it something else.
+    """
     if type(raw) is str:
         return raw
-    if isinstance(raw, str | bytes | os.PathLike):
-        return os.fsdecode(raw)
+    if isinstance(raw, str):
+        return str.__str__(raw)
+    if isinstance(raw, bytes | os.PathLike):
+        return text(os.fsdecode(raw))
     raise TypeError(f"expected a path, got {type(raw).__name__}")
 
 
@@ -75,6 +83,11 @@ class Paths:
         if path.startswith(self._bare) and (path in self._exact or path.startswith(self._under)):
             return os.path.realpath(path)
         return path
+
+    def fixed(self, raw: object, resolved: str) -> bool:
+        """Whether ``raw`` means ``resolved`` whatever the cwd and the writable roots hold."""
+        return raw == resolved and not resolved.startswith(self._bare)
+
 
 def _fd(value: object) -> int:
     if not isinstance(value, int):
