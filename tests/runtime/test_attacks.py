@@ -193,12 +193,6 @@ def test_deny_internal_network_reaching_the_hosts_loopback(internal, listener):
     assert seen() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=corral.CorralError,
-    reason="needs pen.py to give Landlock the pen's loopback ports under network: internal "
-    "(the grant drops network:connect there, so every TCP connect and bind is refused)",
-)
 def test_allow_internal_network_inside_its_own_pen(internal, listener):
     port, _ = listener
     assert internal.call("loopback_roundtrip", port) == "ping"

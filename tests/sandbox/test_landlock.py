@@ -307,7 +307,7 @@ def test_deny_tcp_connect_to_port_not_granted(
     tree: Tree, listener: Callable[[], socket.socket]
 ) -> None:
     granted, other = listener(), listener()
-    plan = tree.plan(network="internal", tcp_connect_ports=(granted.getsockname()[1],))
+    plan = tree.plan(network="restricted", tcp_connect_ports=(granted.getsockname()[1],))
     outcome = run(confined(plan, lambda: connect_to(other.getsockname()[1])))
     assert outcome.value == "EACCES"
     assert not accepted(other)
@@ -318,7 +318,7 @@ def test_allow_tcp_connect_to_granted_port(
     tree: Tree, listener: Callable[[], socket.socket]
 ) -> None:
     granted = listener()
-    plan = tree.plan(network="internal", tcp_connect_ports=(granted.getsockname()[1],))
+    plan = tree.plan(network="restricted", tcp_connect_ports=(granted.getsockname()[1],))
     outcome = run(confined(plan, lambda: connect_to(granted.getsockname()[1])))
     assert outcome.value == "connected"
     granted.settimeout(10)
@@ -337,7 +337,7 @@ def bind_to(port: int) -> object:
 
 @pytest.mark.skipif(landlock.abi_version() < 4, reason="Landlock TCP rules need ABI 4")
 def test_deny_tcp_bind_to_port_not_granted(tree: Tree) -> None:
-    plan = tree.plan(network="internal", tcp_bind_ports=(free_port(),))
+    plan = tree.plan(network="restricted", tcp_bind_ports=(free_port(),))
     outcome = run(confined(plan, lambda: bind_to(free_port())))
     assert outcome.value == "EACCES"
 
@@ -346,7 +346,7 @@ def test_deny_tcp_bind_to_port_not_granted(tree: Tree) -> None:
 def test_allow_tcp_bind_to_granted_port(tree: Tree) -> None:
     port = free_port()
     outcome = run(
-        confined(tree.plan(network="internal", tcp_bind_ports=(port,)), lambda: bind_to(port))
+        confined(tree.plan(network="restricted", tcp_bind_ports=(port,)), lambda: bind_to(port))
     )
     assert outcome.value == "bound"
 
@@ -516,3 +516,9 @@ def test_deny_file_in_a_listable_dir_unless_named(tree: Tree) -> None:
     secret = run(confined(plan, lambda: (listed / "secret.txt").read_text()))
     assert "secret.txt" in names.value and named.value == "ok"
     assert secret.value == "EACCES"
+
+
+def test_internal_network_leaves_tcp_to_the_namespace() -> None:
+    """At ``internal`` the pen's namespace holds only its own loopback: that is the barrier."""
+    assert landlock.handled_for(7, "internal").net == 0
+    assert landlock.handled_for(7, "none").net == landlock.NET_BIND_TCP | landlock.NET_CONNECT_TCP

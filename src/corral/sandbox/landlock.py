@@ -113,12 +113,15 @@ def handled_for(abi: int, network: str = "none") -> Handled:
 
     With ``network == "full"`` outgoing TCP is left unhandled (the host network
     is granted whole); binding still needs a granted port.
+    With ``network == "internal"`` TCP is left unhandled: the pen's network
+    namespace holds only its own loopback, so the namespace is the barrier
+    and a plugin may talk to itself on any port.
     """
     fs = _FS_ABI1
     for since, right in _FS_BY_ABI.items():
         fs |= right if abi >= since else 0
     net = 0
-    if abi >= 4:
+    if abi >= 4 and network != "internal":
         net = NET_BIND_TCP | (0 if network == "full" else NET_CONNECT_TCP)
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
     return Handled(abi=abi, fs=fs, net=net, scoped=scoped)

@@ -8,6 +8,7 @@ asked for, so they are not in its grant; the worker adds them here.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -15,6 +16,7 @@ from typing import Protocol
 from corral.policy.decision import Decision, Request
 
 _ALLOWED = Decision(True, "allowed in every pen", "baseline")
+_LOOPBACK = Decision(True, "the pen's own loopback (network: internal)", "network:internal")
 
 
 class Checker(Protocol):
@@ -27,16 +29,30 @@ def _roots(paths: Sequence[str]) -> tuple[str, ...]:
     return tuple(p.rstrip("/") + "/" for p in paths if p)
 
 
+def is_loopback(target: str) -> bool:
+    """Whether a ``host:port`` target names a loopback address (or localhost)."""
+    host = target.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def make_check(
     grant: Checker,
     baseline_read: Sequence[str],
     baseline_write: Sequence[str],
     plugin_dir: str = "",
+    *,
+    internal_network: bool = False,
 ) -> Callable[[Request], Decision]:
     """A check function for the guard: baseline allowances, else ask the grant.
 
     The plugin's own ``.py`` files are always readable (it must import itself);
-    its other files need a ``file:read`` grant like any data.
+    its other files need a ``file:read`` grant like any data. At network level
+    ``internal`` the pen's own loopback is open: its namespace holds nothing else.
     """
     read_roots = _roots([*baseline_read, *baseline_write])
     write_roots = _roots(baseline_write)
@@ -53,6 +69,8 @@ def make_check(
             own = request.action == "read" and under(request.target, code_root)
             if own and (request.target.endswith(".py") or os.path.isdir(request.target)):
                 return _ALLOWED
+        if internal_network and request.domain == "network" and is_loopback(request.target):
+            return _LOOPBACK
         return grant.check(request)
 
     return check

@@ -67,7 +67,11 @@ def _load(spec: dict[str, Any], plan: EnforcementPlan, channel: Channel) -> Any:
     grant = Grant.from_wire(spec["grant"]).with_roots(plan.plugin_dir, plan.work_dir)
     if plan.layer_on("guard"):
         check = make_check(
-            grant, spec["baseline_read"], spec["baseline_write"], plan.plugin_dir
+            grant,
+            spec["baseline_read"],
+            spec["baseline_write"],
+            plan.plugin_dir,
+            internal_network=plan.network == "internal",
         )
         guard = Guard(
             check,
