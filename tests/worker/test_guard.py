@@ -672,6 +672,57 @@ def test_allow_sqlite_in_memory() -> None:
     assert guarded(lambda: make_database(":memory:")).error is None  # type: ignore[arg-type]
 
 
+def test_deny_sqlite_uri_outside_the_grant(tmp_path: Path) -> None:
+    path = Path(os.path.realpath(tmp_path)) / "data.db"
+    seen = guarded(lambda: sqlite3.connect(f"file:{path}?mode=rwc", uri=True).close(),
+                   f"file:write={os.getcwd()}/file:*")  # the literal spelling is not enough
+    assert_denied(seen, f"file:write={path}")
+    assert not path.exists()
+
+
+def test_allow_sqlite_uri_inside_the_grant(tmp_path: Path) -> None:
+    path = Path(os.path.realpath(tmp_path)) / "data.db"
+    seen = guarded(lambda: sqlite3.connect(f"file:{path}?mode=rwc", uri=True).close(),
+                   f"file:write={os.getcwd()}/file:*", f"file:write={path}")
+    assert seen.error is None
+    assert path.exists()
+
+
+# --- spellings ------------------------------------------------------------------------
+
+
+class Liar(str):
+    """A path that claims, to Python code, to start with anything and equal everything."""
+
+    def startswith(self, *_: Any) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+def test_deny_a_str_subclass_cannot_lie_about_its_path(secret: Path) -> None:
+    seen = guarded(lambda: open(Liar(str(secret))).read(), roots=("/nonexistent",))
+    assert_denied(seen, f"file:read={secret}")
+    assert seen.value is None
+
+
+def test_deny_relative_bytes_and_pathlike_spellings_are_judged_absolute(secret: Path) -> None:
+    def spellings() -> list[str]:
+        os.chdir(secret.parent)
+        found = []
+        for spelling in (b"secret.txt", "./secret.txt", pathlib.PurePath("secret.txt")):
+            try:
+                open(spelling).read()
+            except PermissionDenied as denied:
+                found.append(denied.permission)
+        return found
+
+    assert guarded(spellings).value == [f"file:read={secret}"] * 3
+
+
 # --- the error itself -------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ guard is busy has its events passed through.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
 from threading import get_ident
@@ -35,8 +36,9 @@ from typing import Any
 
 from corral.errors import PermissionDenied
 from corral.policy.decision import Decision, Request
-from corral.worker._events import ENV_REFUSED, ENV_STRIPPED, HANDLERS, STRIPPED_PREFIXES, Handler
+from corral.worker._events import HANDLERS, Handler
 from corral.worker._paths import Paths, text
+from corral.worker._processes import ENV_REFUSED, ENV_STRIPPED, STRIPPED_PREFIXES
 
 Check = Callable[[Request], Decision]
 OnDenial = Callable[[Request, Decision, str], None]
@@ -72,6 +74,9 @@ class Guard:
     def install(self) -> None:
         """Hook into every audit event of this process, for good; a second call does nothing."""
         if not self._installed:
+            # A child forked while another thread was inside the hook inherits
+            # that thread's mark; a new thread could reuse its id, unguarded.
+            os.register_at_fork(after_in_child=self._busy.clear)
             sys.addaudithook(self._hook)
             self._installed = True
 
