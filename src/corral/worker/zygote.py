@@ -22,7 +22,8 @@ from typing import NoReturn
 
 from corral.errors import ProtocolError
 from corral.protocol import Exited, Message, Spawn, Spawned, decode_body, encode_frame, from_wire
-from corral.sandbox import _libc
+from corral.policy.plan import NETWORK_LEVELS
+from corral.sandbox import _libc, seccomp
 from corral.worker.child import ChildFds, run_child
 
 CONTROL_FD = 3
@@ -116,10 +117,17 @@ def _exited(pid: int, status: int, usage: object) -> Exited:
     return Exited(id=0, pid=pid, exit_code=code, cpu_seconds=cpu, max_rss_kb=rss)
 
 
+def _prebuild() -> None:
+    """Build what every child would otherwise build again: the seccomp programs."""
+    for level in NETWORK_LEVELS:
+        seccomp.program_for(level)
+
+
 def main(argv: list[str]) -> NoReturn:
     """Entry point of ``python -I -B -m corral.worker CONTROL_FD``."""
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     control = socket.socket(fileno=int(argv[1]) if len(argv) > 1 else CONTROL_FD)
+    _prebuild()
     gc.collect()
     gc.freeze()
     Zygote(control).run()
