@@ -30,13 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.sandbox._forkrun import spawn
 
 from corral.errors import PermissionDenied
 from corral.policy.decision import Decision, Request
 from corral.worker.guard import Guard
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sandbox"))
-from _forkrun import spawn
 
 ECHO = os.path.realpath("/bin/echo")
 SHELL = os.path.realpath("/bin/sh")
