@@ -425,6 +425,19 @@ def test_allow_http_client_by_name(listener: socket.socket) -> None:
     assert saw_connection(listener)
 
 
+def test_deny_connection_by_name_at_its_lookup(listener: socket.socket) -> None:
+    """The lookup is the first event of every client, so the denial names the host used."""
+    port = listener.getsockname()[1]
+    seen = guarded(lambda: socket.create_connection(("localhost", port), timeout=2))
+    assert_denied(seen, f"network:connect=localhost:{port}")
+    assert not saw_connection(listener)
+
+
+def test_allow_lookups_that_are_not_connections() -> None:
+    assert guarded(lambda: socket.getaddrinfo("localhost", None)).error is None
+    assert guarded(lambda: socket.getaddrinfo("localhost", "http")).error is None
+
+
 @pytest.fixture
 def abstract_listener() -> Any:
     sock = socket.socket(socket.AF_UNIX)

@@ -158,6 +158,24 @@ def _http(paths: Paths, args: tuple[Any, ...]) -> tuple[Request, ...]:
     return (Request("network", "connect", _host_port(args[1], args[2])),)
 
 
+def _resolve(paths: Paths, args: tuple[Any, ...]) -> tuple[Request, ...]:
+    """``socket.getaddrinfo(host, port, ...)``: the first step of every ordinary client.
+
+    Checked as a connect by the name the plugin used, so the denial names the
+    grant to add even where the kernel refuses the socket itself (at network
+    level ``none`` seccomp forbids inet sockets, so no connect event follows).
+    A lookup without a host or a port is not a connection attempt.
+    """
+    host, port = args[0], args[1]
+    if not host or port in (None, 0, "0", b"0"):
+        return NOTHING
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        return NOTHING  # a service name: the connect that follows is checked by number
+    return (Request("network", "connect", _host_port(text(host), number)),)
+
+
 # --- env, native code, SQLite ---------------------------------------------------
 
 
@@ -224,6 +242,7 @@ HANDLERS: dict[str, Handler] = {
     "socket.sendmsg": _socket("connect"),
     "socket.bind": _socket("listen"),
     "http.client.connect": _http,
+    "socket.getaddrinfo": _resolve,
     "subprocess.Popen": _processes.popen,
     "os.system": _processes.system,
     "os.exec": _processes.exec_,

@@ -67,7 +67,8 @@ def make_check(
             if under(request.target, roots):
                 return _ALLOWED
             own = request.action == "read" and under(request.target, code_root)
-            if own and (request.target.endswith(".py") or os.path.isdir(request.target)):
+            code = request.target.endswith((".py", ".pyc"))  # .pyc: import's cache probe
+            if own and (code or os.path.isdir(request.target)):
                 return _ALLOWED
         if internal_network and request.domain == "network" and is_loopback(request.target):
             return _LOOPBACK
