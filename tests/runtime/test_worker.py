@@ -87,7 +87,12 @@ def test_close_leaves_no_cgroup_and_no_process(home, audit, malicious):
     [
         ("crash", (), corral.PluginCrashed),
         ("sleep", (60,), corral.PluginTimeout),
-        ("memory_bomb", (300,), (corral.ResourceLimitExceeded, corral.PluginCrashed)),
+        pytest.param(
+            "memory_bomb",
+            (300,),
+            corral.ResourceLimitExceeded,
+            marks=pytest.mark.skipif(not CGROUPS, reason="an OOM kill needs the memory cgroup"),
+        ),
     ],
 )
 def test_a_replaced_worker_leaves_no_cgroup(host, audit, malicious, how, args, error):
@@ -96,7 +101,7 @@ def test_a_replaced_worker_leaves_no_cgroup(host, audit, malicious, how, args, e
     first = cgroups_of(name)
     with pytest.raises(error):
         plugin.call(how, *args)
-    assert plugin.call("whoami")["pid"] == 1  # a fresh worker answers
+    assert plugin.call("sleep", 0) == 0  # a fresh worker answers
     now = cgroups_of(name)
     assert not first & now
     if CGROUPS:
@@ -126,4 +131,4 @@ def test_cpu_seconds_past_the_rlimit_is_reported_as_that_limit(home, audit, mali
         with pytest.raises(corral.ResourceLimitExceeded) as info:
             plugin.call("busy_loop", 30)
         assert info.value.limit == "cpu_seconds"
-        assert plugin.call("whoami")["pid"] == 1
+        assert plugin.call("sleep", 0) == 0
