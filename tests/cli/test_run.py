@@ -54,13 +54,21 @@ def test_allow_keyword_arguments_as_a_json_object(tmp_path):
 
 
 def test_deny_prints_the_error_and_the_permission_that_would_allow_it(tmp_path):
-    proc = corral_run(str(PLUGINS / "good"), "secret", "--json", home=tmp_path)
+    bad = str(PLUGINS / "fixtures" / "malicious_plugin")
+    proc = corral_run(bad, "read_open", "--args", '["/etc/hostname"]', "--json", home=tmp_path)
     assert proc.returncode == 1
     error = as_json(proc)["error"]
     assert error["type"] == "PermissionDenied"
-    assert error["permission"] == "file:read=data/secrets/key.txt"
+    assert error["permission"] == "file:read=/etc/hostname"
     assert "add it to permissions in plugin.yaml" in error["message"]
     assert "Traceback" not in proc.stderr
+
+
+def test_deny_by_the_manifests_own_deny_says_so(tmp_path):
+    proc = corral_run(str(PLUGINS / "good"), "secret", "--json", home=tmp_path)
+    error = as_json(proc)["error"]
+    assert error["type"] == "PermissionDenied" and error["permission"] == ""
+    assert "denied by 'file:read=data/secrets/**'" in error["message"]
 
 
 def test_a_crash_is_an_error_object_not_a_traceback(tmp_path):

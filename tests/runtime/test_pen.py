@@ -138,11 +138,6 @@ def test_an_admin_refusal_is_recorded_with_its_reason(file_rules, audit):
     assert any("allows writing only .txt" in r for r in reasons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the guard to say the admin policy refused (the checker's reason) instead "
-    "of 'needs file:write=...: add it to plugin.yaml', which would not help",
-)
 def test_an_admin_refusal_tells_the_plugin_author_why(file_rules):
     _, bad = file_rules
     with pytest.raises(corral.PermissionDenied, match="admin policy"):

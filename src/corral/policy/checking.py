@@ -76,12 +76,10 @@ class Checker:
             return self._refuse(request, f"{request.target!r} is not a valid {domain} target")
         for p, match, _ in self._deny.get(domain, ()):
             if grants_action(domain, action, p.action) and match(target):
-                return self._refuse(
-                    request, f"{request} is denied by '{p}' (a deny beats any allow)"
-                )
+                return _final(f"{request} is denied by '{p}' (a deny beats any allow)")
         refusal = self._admin_rules(request, target)
         if refusal:
-            return self._refuse(request, refusal)
+            return _final(refusal)
         if domain == "network" and self._network != "restricted":
             return self._network_level(request, target)
         for p, match, granted in self._allow.get(domain, ()):
@@ -90,6 +88,7 @@ class Checker:
         return self._refuse(request, f"no permission in the grant allows {request}")
 
     def _refuse(self, request: Request, reason: str) -> Decision:
+        """A refusal that a manifest line would lift: ``rule`` names that line."""
         return Decision(False, reason, self.needed(request))
 
     def _admin_rules(self, request: Request, target: scopes.Target) -> str:
@@ -139,3 +138,12 @@ class Checker:
 
 def _loopback(target: Target) -> bool:
     return target.ip.is_loopback if target.ip is not None else target.host == "localhost"
+
+
+def _final(reason: str) -> Decision:
+    """A refusal no manifest line can lift (a deny, an admin rule): ``rule`` stays empty.
+
+    Telling the author to "add" a permission here would mislead them; the
+    reason says who refused.
+    """
+    return Decision(False, reason, "")
