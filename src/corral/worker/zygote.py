@@ -21,8 +21,8 @@ import socket
 from typing import NoReturn
 
 from corral.errors import ProtocolError
-from corral.protocol import Exited, Message, Spawn, Spawned, decode_body, encode_frame, from_wire
 from corral.policy.plan import NETWORK_LEVELS
+from corral.protocol import Exited, Message, Spawn, Spawned, decode_body, encode_frame, from_wire
 from corral.sandbox import _libc, seccomp
 from corral.worker.child import ChildFds, run_child
 
