@@ -346,14 +346,22 @@ def own_network_namespace() -> None:
     _libc.call("unshare", CLONE_NEWUSER | CLONE_NEWNET)
 
 
-def test_allow_unix_and_route_netlink_sockets_without_network() -> None:
+def test_allow_socketpair_and_route_netlink_sockets_without_network() -> None:
     def local_plumbing() -> list[str]:
         a, b = socket.socketpair()
         a.sendall(b"hi")
-        return [b.recv(2).decode(), open_socket(socket.AF_UNIX, socket.SOCK_DGRAM),
-                open_socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)]  # fmt: skip
+        return [b.recv(2).decode(), open_socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)]
 
-    assert in_child(local_plumbing, network="none") == ["hi", "opened", "opened"]
+    assert in_child(local_plumbing, network="none") == ["hi", "opened"]
+
+
+def test_deny_unix_sockets_below_full_network() -> None:
+    """connect() to a host's pathname socket is out of Landlock's reach: no socket to do it with."""
+    spec = (socket.AF_UNIX, socket.SOCK_STREAM)
+    assert control(lambda: open_socket(*spec)) == "opened"
+    for network in ("none", "internal", "restricted"):
+        assert in_child(lambda: open_socket(*spec), network=network) == "EPERM"
+    assert in_child(lambda: open_socket(*spec), network="full") == "opened"
 
 
 # --- processes and threads ---------------------------------------------------------------
@@ -511,7 +519,7 @@ def test_program_reads_clone_flags_ioctl_requests_and_personality(machine: str) 
 
 
 SOCKETS = {  # (family, type, protocol) -> allowed at none, internal/restricted, full
-    (socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0): (True, True, True),
+    (socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0): (False, False, True),
     (socket.AF_NETLINK, socket.SOCK_RAW, 0): (True, True, True),
     (socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0): (False, True, True),
     (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP): (False, True, True),

@@ -208,10 +208,17 @@ def _argument_checks() -> list[_Op | _Label]:
 
 
 def _socket_checks(network: str) -> list[_Op | _Label]:
-    """AF_UNIX always; NETLINK_ROUTE for getaddrinfo; TCP unless ``none``; UDP only for ``full``."""
+    """NETLINK_ROUTE for getaddrinfo; TCP unless ``none``; UDP and AF_UNIX only for ``full``.
+
+    A pathname unix socket is reached with connect(), which Landlock (to ABI 7)
+    does not govern and seccomp cannot see the path of; so below ``full`` the
+    pen gets no AF_UNIX socket from socket() at all. ``socketpair()`` (pipes,
+    asyncio's self-pipe) stays allowed, and the IPC channel arrives already open.
+    """
     inet = "eperm" if network == "none" else "inet"
+    unix = "allow" if network == "full" else "eperm"
     return [
-        _Label("socket"), _load(_arg(0)), _jeq(AF_UNIX, "allow"), _jeq(AF_INET, inet),
+        _Label("socket"), _load(_arg(0)), _jeq(AF_UNIX, unix), _jeq(AF_INET, inet),
         _jeq(AF_INET6, inet), _jeq(AF_NETLINK, 0, "eperm"),
         _load(_arg(2)), _jeq(NETLINK_ROUTE, "allow", "eperm"),
         _Label("inet"), _load(_arg(1)), _Op(_AND, SOCK_TYPE_MASK), _jeq(SOCK_STREAM, "tcp"),
