@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench sabotage clean
+.PHONY: demo test lint sabotage clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks scripts
+	$(BIN)/ruff check src tests examples scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -27,9 +27,6 @@ test: lint
 
 sabotage: $(STAMP)
 	$(BIN)/python scripts/sabotage.py
-
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
