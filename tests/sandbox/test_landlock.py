@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import uuid
@@ -30,8 +29,9 @@ import pytest
 import corral
 from corral.errors import SandboxUnavailable
 from corral.policy.plan import EnforcementPlan
-from corral.sandbox import _libc, caps, landlock
+from corral.sandbox import _libc, landlock
 from tests.sandbox._forkrun import Channel, run
+from tests.sandbox._refuse import refuse_syscall
 
 pytestmark = pytest.mark.skipif(landlock.abi_version() < 1, reason="kernel without Landlock")
 
@@ -413,21 +413,6 @@ def test_allow_abstract_unix_socket_within_pen(tree: Tree) -> None:
 
 
 # --- refusing to pretend --------------------------------------------------------
-
-
-def refuse_syscall(name: str, err: int) -> None:
-    """Make this process's kernel answer ``err`` to ``name``, as a kernel lacking it would."""
-    nr = _libc.syscall_number(name)
-    code = [
-        (0x20, 0, 0, 0),
-        (0x15, 0, 1, nr),
-        (0x06, 0, 0, 0x50000 | err),
-        (0x06, 0, 0, 0x7FFF0000),
-    ]
-    program = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in code))
-    fprog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(program))
-    caps.no_new_privs()
-    _libc.syscall("seccomp", 1, 0, ctypes.create_string_buffer(fprog, len(fprog)))
 
 
 def test_deny_apply_on_kernel_without_landlock(tree: Tree) -> None:

@@ -31,8 +31,9 @@ import pytest
 
 from corral.errors import SandboxUnavailable
 from corral.policy.plan import EnforcementPlan
-from corral.sandbox import _libc, caps, seccomp
+from corral.sandbox import _libc, seccomp
 from tests.sandbox._forkrun import Channel, run
+from tests.sandbox._refuse import refuse_syscall
 
 pytestmark = pytest.mark.skipif(not seccomp.available(), reason="kernel without seccomp filters")
 
@@ -405,21 +406,6 @@ def raw_nr(number: int) -> int:
 
 
 # --- probes and refusals -------------------------------------------------------------------
-
-
-def refuse_syscall(name: str, err: int) -> None:
-    """Make this process's kernel answer ``err`` to ``name``, as a kernel lacking it would."""
-    nr = _libc.syscall_number(name)
-    code = [
-        (0x20, 0, 0, 0),
-        (0x15, 0, 1, nr),
-        (0x06, 0, 0, 0x50000 | err),
-        (0x06, 0, 0, 0x7FFF0000),
-    ]
-    program = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in code))
-    fprog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(program))
-    caps.no_new_privs()
-    _libc.syscall("seccomp", 1, 0, ctypes.create_string_buffer(fprog, len(fprog)))
 
 
 def test_deny_apply_when_kernel_refuses_filters() -> None:
