@@ -95,9 +95,15 @@ def test_text_output_for_people(tmp_path):
 def test_arguments_that_are_not_json_are_a_usage_error(tmp_path, bad):
     proc = corral_run(str(PLUGINS / "good"), "echo", "--args", bad, "--json", home=tmp_path)
     assert proc.returncode == 2
-    assert "--args is not JSON" in proc.stderr
-    assert proc.stdout == ""
+    error = as_json(proc)["error"]  # --json promises one object, even for a usage error
+    assert error["type"] == "UsageError" and "--args is not JSON" in error["message"]
     assert "Traceback" not in proc.stderr
+
+
+def test_arguments_that_are_not_json_without_json_flag(tmp_path):
+    proc = corral_run(str(PLUGINS / "good"), "echo", "--args", "[hi", home=tmp_path)
+    assert proc.returncode == 2
+    assert "--args is not JSON" in proc.stderr and proc.stdout == ""
 
 
 def test_an_isolation_level_this_host_cannot_give_is_refused(tmp_path):

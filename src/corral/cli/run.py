@@ -61,7 +61,13 @@ def run(  # noqa: PLR0917 - a CLI command's signature is its options
     isolation: IsolationOpt = "kernel",
 ) -> None:
     """Run one call of a plugin in the sandbox and print the result."""
-    positional, keywords = _parse_args(args)
+    try:
+        positional, keywords = _parse_args(args)
+    except typer.BadParameter as exc:
+        if not as_json:
+            raise
+        _print({"ok": False, "error": {"type": "UsageError", "message": str(exc)}}, True)
+        raise typer.Exit(2) from None
     outcome: dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="corral-run-") as scratch:
         # Searchable (not listable) by others: a pen without the mount layer
