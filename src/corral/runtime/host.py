@@ -20,9 +20,9 @@ from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
 from corral.errors import CorralError, PermissionDenied, PluginError, SandboxUnavailable
 from corral.manifest import load_manifest, load_policy
 from corral.policy import AdminPolicy, Grant, grant
-from corral.policy.decision import Request
 from corral.policy.plan import LAYERS
-from corral.protocol import Call, ErrorInfo, Event, HostCall, Result
+from corral.protocol import Call, Event, HostCall, Result
+from corral.runtime.functions import HostFunctions
 from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
 from corral.runtime.inprocess import InProcessWorker
@@ -67,7 +67,7 @@ class Host:
         self._clock = clock
         self._handles: dict[str, PluginHandle] = {}
         self._callables: dict[str, list[str]] = {}
-        self._functions: dict[str, tuple[Callable[..., Any], str]] = {}
+        self.functions = HostFunctions()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
 
@@ -114,12 +114,7 @@ class Host:
         self, name: str, *, requires: str
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a host function plugins may call, behind permission ``requires``."""
-
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self._functions[name] = (fn, requires)
-            return fn
-
-        return register
+        return self.functions.register(name, requires=requires)
 
     def plugins(self) -> list[PluginHandle]:
         with self._lock:
@@ -305,38 +300,12 @@ class Host:
         return on_event
 
     def _host_call(self, handle: PluginHandle, message: HostCall) -> Result:
-        entry = self._functions.get(message.name)
-        if entry is None:
-            err = ErrorInfo(type="AttributeError", message=f"no host function {message.name!r}")
-            return Result(id=message.id, ok=False, error=err)
-        fn, requires = entry
-        domain, _, action = requires.partition(":")
-        decision = handle.grant.check(Request(domain, action))
-        self.record(
-            "hostcall",
-            handle.name,
-            "allow" if decision.allowed else "deny",
-            function=message.name,
-            permission=requires,
-        )
-        if not decision.allowed:
-            text = (
-                f"host function {message.name!r} needs {requires} "
-                "(add it to permissions in plugin.yaml)"
+        def audit(decision: str, requires: str) -> None:
+            self.record(
+                "hostcall", handle.name, decision, function=message.name, permission=requires
             )
-            return Result(
-                id=message.id,
-                ok=False,
-                error=ErrorInfo(type="PermissionDenied", message=text, permission=requires),
-            )
-        try:
-            return Result(id=message.id, ok=True, value=fn(*message.args, **message.kwargs))
-        except Exception as exc:
-            return Result(
-                id=message.id,
-                ok=False,
-                error=ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000]),
-            )
+
+        return self.functions.dispatch(handle.grant, message, audit)
 
     def _forget(self, handle: PluginHandle) -> None:
         with self._lock:

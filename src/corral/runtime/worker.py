@@ -27,7 +27,6 @@ from corral.limits import DEFAULT_LIMITS
 from corral.protocol import (
     Call,
     Connection,
-    ErrorInfo,
     Event,
     Exited,
     HostCall,
@@ -36,6 +35,8 @@ from corral.protocol import (
     Result,
     Shutdown,
 )
+from corral.runtime.meter import Meter
+from corral.runtime.remote import raise_remote
 from corral.runtime.zygote import SpawnedWorker
 from corral.sandbox.cgroups import CgroupSet
 
@@ -79,86 +80,8 @@ class Worker(Protocol):
     def kill(self) -> Any: ...
 
 
-class _Meter:
-    """The two counters a call's usage needs, read from descriptors kept open.
-
-    A full ``CgroupSet.usage()`` reads seven files; on the call path that cost
-    more than the call itself, so each call reads just these two with pread.
-    """
-
-    def __init__(self, cgroup: CgroupSet) -> None:
-        self._fds = [
-            _open_counter(cgroup, "cpuacct", "cpuacct.usage"),
-            _open_counter(cgroup, "memory", "memory.max_usage_in_bytes"),
-        ]
-
-    def _read(self, index: int) -> int:
-        fd = self._fds[index]
-        if fd is None:
-            return 0
-        text = os.pread(fd, 64, 0).strip()
-        return int(text) if text.isdigit() else 0
-
-    def cpu_seconds(self) -> float:
-        return self._read(0) / 1e9
-
-    def peak_memory_mb(self) -> float:
-        return self._read(1) / (1024 * 1024)
-
-    def close(self) -> None:
-        for fd in self._fds:
-            if fd is not None:
-                os.close(fd)
-        self._fds = [None, None]
-
-
-def _open_counter(cgroup: CgroupSet, controller: str, name: str) -> int | None:
-    path = cgroup.path(controller)
-    try:
-        return os.open(path / name, os.O_RDONLY | os.O_CLOEXEC) if path else None
-    except OSError:
-        return None
-
-
 class _Ended(Exception):
     """The channel closed or the deadline passed; the caller classifies why."""
-
-
-_ERRORS: dict[str, type[errors.CorralError]] = {
-    name: getattr(errors, name)
-    for name in (
-        "PermissionDenied",
-        "PluginTimeout",
-        "ResourceLimitExceeded",
-        "PluginValidationError",
-        "SandboxUnavailable",
-        "ManifestError",
-        "ProtocolError",
-    )
-}
-
-
-def raise_remote(plugin: str, err: ErrorInfo) -> None:
-    """Re-raise an error that crossed the channel as the right corral exception."""
-    if err.type == "PermissionDenied":
-        raise errors.PermissionDenied(err.message, permission=err.permission, layer="guard")
-    if err.type == "PluginValidationError":
-        raise errors.PluginValidationError(plugin, err.message.split(": ", 1)[-1])
-    if err.type == "SandboxUnavailable":
-        layer, _, message = err.message.partition(": ")
-        raise errors.SandboxUnavailable(layer, message)
-    if err.type == "MemoryError":
-        raise errors.ResourceLimitExceeded(
-            f"{plugin}: memory limit (memory_mb) reached: {err.message}", limit="memory_mb"
-        )
-    refused = ("Operation not permitted", "Permission denied")
-    if err.type in ("PermissionError", "OSError") and any(r in err.message for r in refused):
-        raise errors.PermissionDenied(
-            f"{err.message} (refused by the kernel)", layer="kernel", operation=err.type
-        )
-    raise errors.PluginFailed(
-        f"{err.type}: {err.message}", remote_type=err.type, remote_traceback=err.traceback
-    )
 
 
 class WorkerProcess:
@@ -174,7 +97,7 @@ class WorkerProcess:
         self.spawned = spawned
         self.cpu_limit = cpu_seconds
         self.cgroup = cgroup
-        self._meter = _Meter(cgroup) if cgroup is not None else None
+        self._meter = Meter(cgroup) if cgroup is not None else None
         self.plugin = plugin
         self.pid = spawned.pid
         self.conn = Connection(max_frame_bytes=DEFAULT_LIMITS.frame_bytes)
