@@ -186,3 +186,19 @@ def test_kill_all_on_an_empty_group_returns_at_once(make_group):
 
 def test_available_reports_each_controller():
     assert set(cgroups.available()) == set(cgroups.CONTROLLERS)
+
+
+def test_sweep_removes_only_stale_empty_groups() -> None:
+    """A host killed by SIGKILL leaves groups behind; the next host clears the empty, old ones."""
+    group = CgroupSet.create(
+        f"sweep-{uuid.uuid4().hex[:8]}", memory_mb=0, processes=0, cpu_percent=0
+    )
+    try:
+        young = cgroups.sweep_stale(now=time.time(), older_than=3600)
+        assert group.name not in {p.name for p in young}  # may be another host's, still filling
+        assert all(path.exists() for _, path in group.dirs)
+        old = cgroups.sweep_stale(now=time.time() + 7200, older_than=3600)
+        assert group.name in {p.name for p in old}
+        assert not any(path.exists() for _, path in group.dirs)
+    finally:
+        group.destroy()

@@ -70,6 +70,14 @@ class Host:
         self.functions = HostFunctions()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Clear worker cgroups a previous host left behind when it was killed."""
+        if os.geteuid() != 0 or "cgroups" in self._disabled_layers():
+            return
+        for group in cgroups.sweep_stale(now=self._clock()):
+            self.record("state", group.name, "info", swept_cgroup=str(group))
 
     def _policy(self, path: str | os.PathLike[str] | None) -> AdminPolicy:
         if path is None and self.home.policy.exists():

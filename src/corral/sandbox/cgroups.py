@@ -82,6 +82,27 @@ def base_dirs() -> dict[str, Path]:
     return bases
 
 
+def sweep_stale(*, now: float, older_than: float = 60.0) -> list[Path]:
+    """Remove empty worker groups left by a host that died without cleaning up.
+
+    A host killed with SIGKILL cannot destroy its workers' groups. A group is
+    stale when it holds no task and was made more than ``older_than`` seconds
+    ago (a younger empty group may be one another host is still filling).
+    """
+    removed: list[Path] = []
+    for base in base_dirs().values():
+        for group in base.iterdir() if base.is_dir() else ():
+            try:
+                idle = not (group / "cgroup.procs").read_text().strip()
+                old = now - group.stat().st_mtime > older_than
+                if group.is_dir() and idle and old:
+                    group.rmdir()
+                    removed.append(group)
+            except OSError:
+                continue  # busy, vanished, or not ours to remove: leave it
+    return removed
+
+
 def unified_controllers() -> frozenset[str]:
     """Controllers a cgroup v2 hierarchy offers here (detected, not used yet)."""
     for fstype, point, _, _ in _cgroup_mounts():
