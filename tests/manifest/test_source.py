@@ -69,11 +69,17 @@ def test_allow_nesting_up_to_the_bound():
         ("1: x\n", (1, "keys must be text, got 1")),
         ("a: 1\n---\nb: 2\n", (2, "a manifest is one YAML document, not several")),
         ("", (None, "the manifest is empty")),
-        ("a: [1\n", (2, "not valid YAML: expected ',' or ']', but got '<stream end>'")),
     ],
 )
 def test_malformed_yaml(text, expected):
     assert only_issue(text) == expected
+
+
+def test_unclosed_list_names_the_line_and_what_was_expected():
+    # libyaml (used when PyYAML has it) and pure PyYAML word this differently
+    line, message = only_issue("a: [1\n")
+    assert line == 2 and message.startswith("not valid YAML: ")
+    assert "expected ',' or ']'" in message
 
 
 def test_json_is_parsed_strictly_with_best_effort_lines():
