@@ -9,6 +9,7 @@ exits 1.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -18,7 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from corral.errors import CorralError, ManifestError
-from corral.policy import AdminPolicy, Grant
+from corral.manifest import load_manifest, load_policy
+from corral.policy import AdminPolicy, Grant, Manifest, grant
 
 PluginDirArg = Annotated[
     Path, typer.Argument(help="The plugin directory (with plugin.yaml or plugin.json).")
@@ -73,6 +75,29 @@ def policy_source(policy: Path | None, home: Path | None) -> Path | None:
         home = default_home()
     candidate = home / "policy.yaml"
     return candidate if candidate.exists() else None
+
+
+@dataclass(frozen=True)
+class Granted:
+    """A plugin's manifest, the admin policy in force, and what it grants."""
+
+    manifest: Manifest
+    admin: AdminPolicy
+    grant: Grant
+    source: Path | None
+
+
+def load_granted(
+    plugin_dir: Path, policy: Path | None, home: Path | None, as_json: bool
+) -> Granted:
+    """Read manifest and policy and compute the grant, or report the errors and exit 1."""
+    source = policy_source(policy, home)
+    try:
+        manifest = load_manifest(plugin_dir)
+        admin = load_policy(source)
+        return Granted(manifest, admin, grant(manifest, admin), source)
+    except CorralError as exc:
+        fail(exc, as_json, str(source or ""))
 
 
 def permissions_table(title: str, rows: list[tuple[str, str]], style: str) -> Table:

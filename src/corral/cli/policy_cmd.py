@@ -21,15 +21,12 @@ from corral.cli._output import (
     PolicyOpt,
     console,
     emit_json,
-    fail,
     limits_table,
+    load_granted,
     permissions_table,
-    policy_source,
     summary,
 )
-from corral.errors import CorralError
-from corral.manifest import load_manifest, load_policy
-from corral.policy import AdminPolicy, Grant, Manifest, Permission, grant
+from corral.policy import AdminPolicy, Grant, Manifest, Permission
 
 policy_app = typer.Typer(no_args_is_help=True, help="Inspect what policy grants a plugin.")
 
@@ -100,11 +97,5 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show what the plugin would be granted, and why, under the admin policy."""
-    source = policy_source(policy, home)
-    try:
-        manifest = load_manifest(plugin_dir)
-        admin = load_policy(source)
-    except CorralError as exc:
-        fail(exc, as_json, str(source or ""))
-    granted = grant(manifest, admin)
-    (_json if as_json else _text)(manifest, granted, admin, source)
+    loaded = load_granted(plugin_dir, policy, home, as_json)
+    (_json if as_json else _text)(loaded.manifest, loaded.grant, loaded.admin, loaded.source)

@@ -16,14 +16,11 @@ from corral.cli._output import (
     PolicyOpt,
     console,
     emit_json,
-    fail,
+    load_granted,
     permissions_table,
-    policy_source,
     summary,
 )
-from corral.errors import CorralError
-from corral.manifest import find_manifest, load_manifest, load_policy
-from corral.policy import grant
+from corral.manifest import find_manifest
 
 
 def validate(
@@ -33,12 +30,8 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a plugin's manifest and summarise what it would be granted."""
-    source = policy_source(policy, home)
-    try:
-        manifest = load_manifest(plugin_dir)
-        granted = grant(manifest, load_policy(source))
-    except CorralError as exc:
-        fail(exc, as_json, str(source or ""))
+    loaded = load_granted(plugin_dir, policy, home, as_json)
+    manifest, granted, source = loaded.manifest, loaded.grant, loaded.source
     path = str(find_manifest(plugin_dir))
     if as_json:
         emit_json(
