@@ -21,6 +21,7 @@ before letting it finish: the child ``chan.send(...)``s and ``chan.recv()``s.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -167,3 +168,17 @@ def rusage_cpu_seconds(outcome: Outcome) -> float:
     """User + system CPU of the child and the descendants it reaped."""
     usage: resource.struct_rusage = outcome.rusage
     return float(usage.ru_utime + usage.ru_stime)
+
+
+def write_act(path: str | os.PathLike[str], size: int = 5) -> Callable[[Channel], str]:
+    """A child body that writes ``size`` bytes to ``path``: "written" or the errno name."""
+
+    def act(_: Channel) -> str:
+        try:
+            with open(path, "wb") as handle:
+                handle.write(b"x" * size)
+        except OSError as exc:
+            return errno.errorcode[exc.errno or 0]
+        return "written"
+
+    return act

@@ -15,22 +15,10 @@ from pathlib import Path
 import pytest
 
 from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR
-from tests.sandbox._forkrun import Channel, run
+from tests.sandbox._forkrun import Channel, run, write_act
 from tests.sandbox.conftest import PLUGIN_FILE, PLUGIN_TEXT, pen
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the root path; see test_apply")
-
-
-def _write(path: str, size: int = 5):
-    def act(_: Channel) -> str:
-        try:
-            with open(path, "wb") as handle:
-                handle.write(b"x" * size)
-        except OSError as exc:
-            return errno.errorcode[exc.errno or 0]
-        return "written"
-
-    return act
 
 
 def _unmounted(make_plan, pen_dirs, off=frozenset()):
@@ -42,7 +30,7 @@ def _unmounted(make_plan, pen_dirs, off=frozenset()):
 
 def test_deny_tmp_write_does_not_reach_the_host_tmp(make_plan):
     name = f"/tmp/corral-pen-{uuid.uuid4().hex}"
-    outcome = run(pen(make_plan(), _write(name)))
+    outcome = run(pen(make_plan(), write_act(name)))
     assert outcome.value == "written", outcome
     assert not Path(name).exists()
 
@@ -50,7 +38,7 @@ def test_deny_tmp_write_does_not_reach_the_host_tmp(make_plan):
 def test_allow_without_mountns_the_same_write_lands_in_host_tmp(make_plan, pen_dirs):
     name = Path(f"/tmp/corral-pen-{uuid.uuid4().hex}")
     try:
-        outcome = run(pen(_unmounted(make_plan, pen_dirs), _write(str(name))))
+        outcome = run(pen(_unmounted(make_plan, pen_dirs), write_act(str(name))))
         assert outcome.value == "written", outcome
         assert name.read_bytes() == b"xxxxx"
     finally:
@@ -87,7 +75,7 @@ def test_deny_plugin_dir_is_read_only_even_where_file_modes_allow(make_plan, pen
 
 
 def test_allow_work_dir_writes_reach_the_host_work_source(make_plan, pen_dirs):
-    outcome = run(pen(make_plan(), _write(f"{PEN_WORK_DIR}/result.txt")))
+    outcome = run(pen(make_plan(), write_act(f"{PEN_WORK_DIR}/result.txt")))
     assert outcome.value == "written", outcome
     assert (pen_dirs.work / "result.txt").read_bytes() == b"xxxxx"
 
@@ -106,14 +94,14 @@ def test_allow_without_mountns_the_pen_lists_the_host_run(make_plan, pen_dirs):
 
 
 def test_deny_scratch_space_is_bounded_by_disk_mb(make_plan):
-    outcome = run(pen(make_plan(disk_mb=1), _write("/tmp/big", 2 * 1024 * 1024)))
+    outcome = run(pen(make_plan(disk_mb=1), write_act("/tmp/big", 2 * 1024 * 1024)))
     assert outcome.value == "ENOSPC", outcome
 
 
 def test_deny_tmp_and_shm_share_one_budget(make_plan):
     def act(_: Channel) -> list[str]:
         half = 700 * 1024
-        return [_write("/tmp/a", half)(_), _write("/dev/shm/b", half)(_)]
+        return [write_act("/tmp/a", half)(_), write_act("/dev/shm/b", half)(_)]
 
     outcome = run(pen(make_plan(disk_mb=1), act))
     assert outcome.value == ["written", "ENOSPC"], outcome
@@ -121,7 +109,7 @@ def test_deny_tmp_and_shm_share_one_budget(make_plan):
 
 def test_allow_scratch_space_within_disk_mb(make_plan):
     def act(_: Channel) -> object:
-        written = [_write("/tmp/a", 300 * 1024)(_), _write("/dev/shm/b", 300 * 1024)(_)]
+        written = [write_act("/tmp/a", 300 * 1024)(_), write_act("/dev/shm/b", 300 * 1024)(_)]
         modes = [oct(os.stat(p).st_mode & 0o7777) for p in ("/tmp", "/dev/shm")]
         return {"written": written, "modes": modes}
 

@@ -17,7 +17,7 @@ import pytest
 
 from corral.policy.plan import EnforcementPlan
 from corral.sandbox import namespaces, rlimits
-from tests.sandbox._forkrun import Channel, run, spawn
+from tests.sandbox._forkrun import Channel, run, spawn, write_act
 from tests.sandbox.conftest import PEN_UID
 
 MIB = 1024 * 1024
@@ -58,28 +58,16 @@ def test_planned_leaves_memory_and_processes_to_the_cgroup_in_force():
     assert {r.name for r in rlimits.planned(sabotaged)} == {"core", "as", "nproc"}
 
 
-def _write_attack(path: Path, size: int):
-    def act(_: Channel) -> str:
-        try:
-            with open(path, "wb") as handle:
-                handle.write(b"x" * size)
-        except OSError as exc:
-            return errno.errorcode[exc.errno or 0]
-        return "written"
-
-    return act
-
-
 def test_deny_file_size_stops_a_write_past_file_size_mb(tmp_path):
     target = tmp_path / "big"
-    outcome = run(_limited(EnforcementPlan(file_size_mb=1), _write_attack(target, 2 * MIB)))
+    outcome = run(_limited(EnforcementPlan(file_size_mb=1), write_act(target, 2 * MIB)))
     assert outcome.value == "EFBIG", outcome
     assert target.stat().st_size == 1 * MIB
 
 
 def test_allow_file_size_within_file_size_mb(tmp_path):
     target = tmp_path / "small"
-    outcome = run(_limited(EnforcementPlan(file_size_mb=1), _write_attack(target, MIB // 2)))
+    outcome = run(_limited(EnforcementPlan(file_size_mb=1), write_act(target, MIB // 2)))
     assert outcome.value == "written", outcome
     assert target.stat().st_size == MIB // 2
 
