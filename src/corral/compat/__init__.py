@@ -1,0 +1,1 @@
+"""The seeds' APIs as thin adapters over the core API, one module per seed."""

@@ -1,0 +1,1 @@
+"""The host-side filtering proxy that is a restricted pen's only way out."""

@@ -1,0 +1,1 @@
+"""Static vetting: corral's own AST rules, findings at file:line, text/JSON/SARIF reports."""
