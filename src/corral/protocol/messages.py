@@ -9,7 +9,7 @@ in the host.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from corral.errors import ProtocolError
@@ -23,7 +23,12 @@ class Message:
     id: int
 
     def to_wire(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose: ``dataclasses.asdict`` deep-copies every argument and
+        # result, which cost more than the rest of a warm call put together.
+        data = {name: getattr(self, name) for name in _names(type(self))}
+        error = data.get("error")
+        if isinstance(error, ErrorInfo):
+            data["error"] = {name: getattr(error, name) for name in _names(ErrorInfo)}
         data["kind"] = self.KIND
         return data
 
@@ -139,7 +144,7 @@ def from_wire(data: dict[str, Any]) -> Message:
     cls = KINDS.get(str(data.get("kind")))
     if cls is None:
         raise ProtocolError(f"unknown message kind {data.get('kind')!r}")
-    names = {f.name for f in fields(cls)}
+    names = _names(cls)
     values = {k: v for k, v in data.items() if k in names}
     if cls in (Result, Ready) and isinstance(values.get("error"), dict):
         values["error"] = _error_info(values["error"])
@@ -152,8 +157,19 @@ def from_wire(data: dict[str, Any]) -> Message:
     return message
 
 
+_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _names(cls: type) -> frozenset[str]:
+    """A message class's field names, computed once: ``fields()`` is slow on the call path."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return names
+
+
 def _error_info(data: dict[str, Any]) -> ErrorInfo:
-    names = {f.name for f in fields(ErrorInfo)}
+    names = _names(ErrorInfo)
     try:
         return ErrorInfo(**{k: str(v) for k, v in data.items() if k in names})
     except TypeError as exc:
