@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint sabotage clean
+.PHONY: demo test lint sabotage bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,12 +18,15 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples scripts
+	$(BIN)/ruff check src tests examples scripts benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --json benchmarks/results.json
 
 sabotage: $(STAMP)
 	$(BIN)/python scripts/sabotage.py
