@@ -217,7 +217,8 @@ class Host:
         """
         if "cgroups" in self._disabled_layers() or os.geteuid() != 0:
             return None
-        if not all(cgroups.available().get(c) for c in ("memory", "pids", "cpu")):
+        found = cgroups.available()
+        if not all(found.get(c) for c in ("memory", "pids", "cpu")):
             return None
         limits = handle.grant.limits
         return CgroupSet.create(

@@ -10,6 +10,7 @@ coarser rule than the glob itself; the guard inside the pen checks the glob.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import re
@@ -82,11 +83,13 @@ def pen_uid(plugin: str) -> int:
     return PEN_UID_BASE + zlib.crc32(plugin.encode()) % PEN_UID_SPAN
 
 
+@functools.cache
 def interpreter_paths() -> tuple[str, ...]:
     """What the worker's interpreter reads: its prefixes, stdlib, site-packages, corral.
 
     Computed from the interpreter's configuration, not the host's ``sys.path``,
-    which may hold test directories or the application's own code.
+    which may hold test directories or the application's own code. Computed once:
+    it cannot change while the host runs, and sysconfig made it a cost of every pen.
     """
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     roots.update(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))
@@ -114,6 +117,7 @@ def literal_prefix(pattern: str) -> str:
     return "/".join(parts) or "/"
 
 
+@functools.cache
 def elf_loaders() -> tuple[str, ...]:
     """The dynamic loader(s): the kernel opens it with exec intent for every binary."""
     found: set[str] = set()
