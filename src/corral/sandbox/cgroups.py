@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import signal
@@ -72,7 +73,17 @@ def _own_paths() -> dict[str, str]:
 
 
 def base_dirs() -> dict[str, Path]:
-    """controller -> the directory holding corral's groups, for each mounted v1 controller."""
+    """controller -> the directory holding corral's groups, for each mounted v1 controller.
+
+    Read once per process: the mount table and the process's own groups do not
+    move under a running host, and reading them cost every new worker (host and
+    child alike) a millisecond. The zygote reads them before it forks.
+    """
+    return dict(_base_dirs())
+
+
+@functools.cache
+def _base_dirs() -> dict[str, Path]:
     own = _own_paths()
     bases: dict[str, Path] = {}
     for controller, (point, root) in _v1_mounts().items():

@@ -23,7 +23,7 @@ from typing import NoReturn
 from corral.errors import ProtocolError
 from corral.policy.plan import NETWORK_LEVELS
 from corral.protocol import Exited, Message, Spawn, Spawned, decode_body, encode_frame, from_wire
-from corral.sandbox import _libc, seccomp
+from corral.sandbox import _libc, cgroups, seccomp
 from corral.worker.child import ChildFds, run_child
 
 CONTROL_FD = 3
@@ -118,9 +118,15 @@ def _exited(pid: int, status: int, usage: object) -> Exited:
 
 
 def _prebuild() -> None:
-    """Build what every child would otherwise build again: the seccomp programs."""
+    """Build what every child would otherwise build again.
+
+    The seccomp programs, and the cgroup directories (whose mount-table parsing
+    also imports the ``unicode_escape`` codec): done here once, inherited by
+    every fork.
+    """
     for level in NETWORK_LEVELS:
         seccomp.program_for(level)
+    cgroups.base_dirs()
 
 
 def main(argv: list[str]) -> NoReturn:
