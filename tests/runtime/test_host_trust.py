@@ -156,3 +156,11 @@ def test_explicit_keyring_path(home, audit, tmp_path, key):
     sign(root, key)
     with corral.Host(home=home, audit=audit, keyring=ring, unsafe_disable_layers=SABOTAGE) as h:
         assert h.load(root).grant.tier == "enterprise"
+
+
+def test_unsigned_load_records_its_digest_and_no_signature(host, audit, tmp_path):
+    handle = host.load(plugin(tmp_path))
+    loaded = next(e for e in audit.events if e.kind == "plugin.loaded")
+    assert loaded.details["digest"] == handle.store_dir.name
+    assert (loaded.details["signed"], loaded.details["tier"]) == (False, "community")
+    assert "signature.verified" not in kinds(audit)

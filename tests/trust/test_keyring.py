@@ -46,3 +46,10 @@ def test_not_toml(tmp_path):
     (tmp_path / "k.toml").write_text("[[key]\n")
     with pytest.raises(TrustError, match=r"not valid TOML"):
         Keyring.load(tmp_path / "k.toml")
+
+
+def test_a_keyring_others_may_write_is_refused(tmp_path, ed_key):
+    path = Keyring(path=tmp_path / "k.toml").with_entry(entry_for(ed_key)).save()
+    path.chmod(0o666)
+    with pytest.raises(TrustError, match="writable by group or others"):
+        Keyring.load(path)

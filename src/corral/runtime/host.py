@@ -22,7 +22,7 @@ from corral.errors import (
     PermissionDenied,
     PluginError,
     SandboxUnavailable,
-    TrustError,
+    SignatureError,
 )
 from corral.manifest import load_policy
 from corral.policy import AdminPolicy, Grant, grant
@@ -131,7 +131,7 @@ class Host:
             raise
         with self._lock:
             self._handles[manifest.name] = handle
-        self.record("plugin.loaded", manifest.name, "allow", version=manifest.version)
+        self.record("plugin.loaded", manifest.name, "allow", **verified.details())
         return handle
 
     def _verifier(self) -> Verifier:
@@ -144,12 +144,14 @@ class Host:
         )
 
     def _verify(self, path: str | os.PathLike[str], name: str) -> Verified:
+        """Verify, recording the signature's fate; hygiene refusals become plugin.refused."""
         try:
             verified = self._verifier().verify(path, self.policy)
-        except TrustError as exc:
+        except SignatureError as exc:
             self.record("signature.failed", name, "deny", reason=str(exc)[:500])
             raise
-        self.record("signature.verified", name, "allow", **verified.details())
+        if verified.signed:
+            self.record("signature.verified", name, "allow", **verified.details())
         return verified
 
     def function(

@@ -20,7 +20,8 @@ The listed ``keyid`` must be the id of the listed key: a mismatch is an error
 in the file, not something to resolve by picking one. A revoked key is refused
 whatever ``revoked_at`` says, because corral has no trusted timestamp that
 would prove a signature was made before the revocation; ``revoked_at`` is for
-the people reading the file and the audit log.
+the people reading the file and the audit log. A keyring that group or others
+may write is refused: whoever can write it decides what is trusted.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ class Keyring:
         file = Path(path)
         if not file.exists():
             return cls(path=file)
+        if file.stat().st_mode & 0o022:
+            raise TrustError(
+                f"{file}: writable by group or others, so anyone who can write it decides "
+                f"which keys are trusted; make it writable by its owner only (chmod 644)"
+            )
         data = file.read_bytes()
         if len(data) > DEFAULT_LIMITS.keyring_bytes:
             raise TrustError(f"{file}: larger than {DEFAULT_LIMITS.keyring_bytes} bytes")
@@ -147,5 +153,6 @@ class Keyring:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_bytes(tomli_w.dumps(doc, multiline_strings=True).encode("utf-8"))
+        tmp.chmod(0o644)
         os.replace(tmp, target)
         return target
