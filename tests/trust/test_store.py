@@ -36,3 +36,13 @@ def test_store_refuses_bytes_that_do_not_make_the_digest(tmp_path):
     with pytest.raises(TrustError, match=r"do not make digest"):
         Store(tmp_path).put("0" * 64, {"a.py": b"x"})
     assert [p for p in os.listdir(tmp_path) if not p.startswith(".")] == []
+
+
+def test_install_writes_the_checked_bytes_not_a_fresh_read(tmp_path, verifier_for):
+    """A file changed between verification and install: the store gets what was checked."""
+    plugin = make_plugin(tmp_path / "p")
+    verifier = verifier_for()
+    verified = verifier.verify(plugin)
+    (plugin / "main.py").write_text("raise SystemExit('swapped after the check')\n")
+    stored = verifier.install(verified)
+    assert b"signed bytes" in (stored / "main.py").read_bytes()

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from corral.errors import SignatureError, TrustError
+from corral.limits import DEFAULT_LIMITS
 from corral.policy import AdminPolicy, grant
 from corral.trust import SIGNATURE_FILE, keys, pack
 from corral.trust.dsse import PAYLOAD_TYPE, pae
@@ -281,3 +282,50 @@ def test_envelope_file_is_not_a_subject(tmp_path, ed_key):
     assert names == ["main.py", "plugin.yaml"] and SIGNATURE_FILE not in names
     assert payload["_type"] == "https://in-toto.io/Statement/v1"
     assert os.path.basename(envelope_file) == SIGNATURE_FILE
+
+
+def _signed_statement(plugin, key, files):
+    """An envelope over a hand-made statement, signed by ``key`` (what an attacker can craft)."""
+    from corral.trust import statement
+    from corral.trust.dsse import Envelope, Signature
+
+    now = datetime.now(UTC)
+    payload = statement.build(
+        files,
+        name="signed-hello",
+        version="1.0.0",
+        publisher="acme",
+        not_before=now - timedelta(minutes=1),
+        expires=now + timedelta(days=1),
+    )
+    sig = Signature(keys.keyid(key.public_key()), keys.sign(key, pae(PAYLOAD_TYPE, payload)))
+    (plugin / SIGNATURE_FILE).write_bytes(Envelope(PAYLOAD_TYPE, payload, (sig,)).to_json())
+
+
+def test_signed_statement_naming_a_path_outside_is_refused(tmp_path, ed_key, verifier_for):
+    plugin = make_plugin(tmp_path / "p", tier="professional")
+    _signed_statement(plugin, ed_key, {"../../etc/cron.d/x": "0" * 64})
+    with pytest.raises(TrustError, match="climbs out of the package"):
+        verifier_for(entry_for(ed_key)).verify(plugin)
+
+
+def test_signed_statement_with_a_duplicate_subject_is_refused(tmp_path, ed_key, verifier_for):
+    plugin = make_plugin(tmp_path / "p", tier="professional")
+    _signed_statement(plugin, ed_key, {"main.py": "0" * 64})
+    envelope = json.loads((plugin / SIGNATURE_FILE).read_bytes())
+    doc = json.loads(base64.b64decode(envelope["payload"]))
+    doc["subject"].append(doc["subject"][0])
+    payload = json.dumps(doc).encode()
+    envelope["payload"] = base64.b64encode(payload).decode()
+    sig = keys.sign(ed_key, pae(PAYLOAD_TYPE, payload))
+    envelope["signatures"][0]["sig"] = base64.b64encode(sig).decode()
+    (plugin / SIGNATURE_FILE).write_text(json.dumps(envelope))
+    with pytest.raises(SignatureError, match=r"lists 'main\.py' more than once"):
+        verifier_for(entry_for(ed_key)).verify(plugin)
+
+
+def test_an_oversized_envelope_is_refused_before_parsing(tmp_path, verifier_for):
+    plugin = make_plugin(tmp_path / "p")
+    (plugin / SIGNATURE_FILE).write_bytes(b" " * (DEFAULT_LIMITS.envelope_bytes + 1))
+    with pytest.raises(TrustError, match=r"corral\.sig\.json.*; at most 4194304"):
+        verifier_for().verify(plugin)

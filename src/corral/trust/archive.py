@@ -81,7 +81,10 @@ def compiled_problem(name: str, tier: str) -> str:
     allowed = TIER_ALLOWS.get(tier, frozenset())
     parts = name.split("/")
     if "__pycache__" in parts[:-1]:
-        return f"member {name!r} is in __pycache__: compiled bytecode is not accepted"
+        return (
+            f"member {name!r} is in __pycache__: compiled bytecode is not accepted "
+            "(delete the __pycache__ directories; the pen runs source only)"
+        )
     for suffix in COMPILED_SUFFIXES:
         if name.endswith(suffix) or (suffix == ".so" and ".so." in parts[-1]):
             if suffix in allowed:
