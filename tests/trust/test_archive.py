@@ -155,3 +155,31 @@ def test_vcs_metadata_in_a_directory_is_passed_over_and_never_stored(tmp_path, v
     verifier = verifier_for()
     stored = verifier.install(verifier.verify(plugin))
     assert sorted(p.name for p in stored.iterdir()) == ["main.py", "plugin.yaml"]
+
+
+def _set_encrypted_flag(path, name: bytes):
+    """Set bit 0 (encrypted) in the local and central headers of member ``name``."""
+    data = bytearray(path.read_bytes())
+    for magic, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = 0
+        while (start := data.find(magic, start)) != -1:
+            if data[start + name_at : start + name_at + len(name)] == name:
+                data[start + flag_at] |= 0x1
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+def test_encrypted_member(tmp_path, verifier_for):
+    archive = zip_with(tmp_path / "enc.corral", [*BASE, ("secret.py", "x = 1\n")])
+    _set_encrypted_flag(archive, b"secret.py")
+    with pytest.raises(TrustError, match=r"'secret\.py' is encrypted"):
+        verifier_for().verify(archive)
+
+
+def test_truncated_archive_is_a_clear_error(tmp_path, verifier_for):
+    good = zip_with(tmp_path / "ok.corral", BASE)
+    cut = tmp_path / "cut.corral"
+    data = good.read_bytes()
+    cut.write_bytes(data[:40] + data[-22:])  # keeps the end record, loses members
+    with pytest.raises(TrustError, match=r"package .*cut\.corral"):
+        verifier_for().verify(cut)

@@ -329,3 +329,29 @@ def test_an_oversized_envelope_is_refused_before_parsing(tmp_path, verifier_for)
     (plugin / SIGNATURE_FILE).write_bytes(b" " * (DEFAULT_LIMITS.envelope_bytes + 1))
     with pytest.raises(TrustError, match=r"corral\.sig\.json.*; at most 4194304"):
         verifier_for().verify(plugin)
+
+
+def test_rsa_1024_self_signed_envelope_is_refused(tmp_path, verifier_for):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from corral.trust import statement
+    from corral.trust.dsse import Envelope, Signature
+
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    plugin = make_plugin(tmp_path / "p")
+    now = datetime.now(UTC)
+    files = {n: keys.sha256_hex((plugin / n).read_bytes()) for n in ("main.py", "plugin.yaml")}
+    payload = statement.build(
+        files,
+        name="signed-hello",
+        version="1.0.0",
+        publisher="tiny",
+        not_before=now - timedelta(minutes=1),
+        expires=now + timedelta(days=1),
+    )
+    sig = small.sign(pae(PAYLOAD_TYPE, payload), padding.PKCS1v15(), hashes.SHA256())
+    public = small.public_key()
+    entry = Signature(keys.keyid(public), sig, keys.public_pem(public))
+    (plugin / SIGNATURE_FILE).write_bytes(Envelope(PAYLOAD_TYPE, payload, (entry,)).to_json())
+    with pytest.raises(SignatureError, match="RSA key of 1024 bits refused"):
+        verifier_for().verify(plugin)

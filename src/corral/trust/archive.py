@@ -112,6 +112,14 @@ def _zip_kind(info: zipfile.ZipInfo) -> str:
     return "dir" if info.filename.endswith("/") else "file"
 
 
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """The zip at ``path``, or a ``TrustError`` when it is not a readable one."""
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise refuse(str(path), f"not a readable zip archive ({exc})") from None
+
+
 def read_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
     """Every file member of a ``.corral`` zip by name, after every hygiene rule."""
     package = str(path)
@@ -119,11 +127,7 @@ def read_zip(path: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
         raise refuse(package, "is not a regular file")
     if path.stat().st_size > limits.package_bytes:
         raise refuse(package, f"archive is larger than {limits.package_bytes} bytes")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise refuse(package, f"not a readable zip archive ({exc})") from None
-    with archive:
+    with open_zip(path) as archive:
         infos = archive.infolist()
         if len(infos) > limits.package_files:
             raise refuse(package, f"{len(infos)} members; at most {limits.package_files}")

@@ -22,7 +22,7 @@ from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import load_manifest, parse_manifest
 from corral.manifest.loading import MANIFEST_NAMES
 from corral.policy import Manifest
-from corral.trust.archive import check_name, check_names, read_zip, refuse
+from corral.trust.archive import check_name, check_names, open_zip, read_zip, refuse
 
 SIGNATURE_FILE = "corral.sig.json"
 ARCHIVE_SUFFIX = ".corral"
@@ -64,7 +64,7 @@ def read_envelope(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS)
     """Only the envelope of a package, or None when it is unsigned."""
     source = Path(path)
     if is_archive(source):
-        with zipfile.ZipFile(source) as archive:
+        with open_zip(source) as archive:
             try:
                 info = archive.getinfo(SIGNATURE_FILE)
             except KeyError:
@@ -143,7 +143,7 @@ def read_manifest(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS)
     """The manifest of a directory or archive, for clear manifest errors before anything else."""
     if not is_archive(path):
         return load_manifest(path, limits=limits)
-    with zipfile.ZipFile(path) as archive:
+    with open_zip(Path(path)) as archive:
         for name in MANIFEST_NAMES:
             try:
                 info = archive.getinfo(name)
