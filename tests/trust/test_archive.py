@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from corral.errors import TrustError
 from corral.limits import Limits
+from corral.trust import Keyring, Verifier
 from corral.trust.package import open_package
 
 from .conftest import CODE, MANIFEST, make_plugin, zip_with
@@ -183,3 +187,30 @@ def test_truncated_archive_is_a_clear_error(tmp_path, verifier_for):
     cut.write_bytes(data[:40] + data[-22:])  # keeps the end record, loses members
     with pytest.raises(TrustError, match=r"package .*cut\.corral"):
         verifier_for().verify(cut)
+
+
+def test_a_directory_that_cannot_be_listed_is_not_silently_skipped():
+    """Run as an unprivileged uid (root lists anything): lib/ unlistable must refuse."""
+    root = Path(tempfile.mkdtemp(prefix="corral-unlistable-", dir="/var/tmp"))
+    try:
+        root.chmod(0o755)
+        plugin = make_plugin(root / "p", **{"lib/helper.py": b"h = 1\n"})
+        (plugin / "lib").chmod(0o000)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            code = 3
+            try:
+                if os.geteuid() == 0:
+                    os.setresgid(65534, 65534, 65534)
+                    os.setresuid(65534, 65534, 65534)
+                Verifier(Keyring()).verify(plugin)
+                code = 1
+            except TrustError as exc:
+                code = 0 if "cannot list" in str(exc) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        (root / "p" / "lib").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def read_directory(root: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, byt
     package = str(root)
     members: dict[str, bytes] = {}
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_unreadable(package)):
         here = Path(dirpath)
         for name in list(dirnames):
             if stat.S_ISLNK((here / name).lstat().st_mode):
@@ -103,6 +104,15 @@ def read_directory(root: Path, limits: Limits = DEFAULT_LIMITS) -> dict[str, byt
             members[rel] = data
     check_names(package, members)
     return members
+
+
+def _unreadable(package: str) -> Callable[[OSError], None]:
+    """os.walk skips a directory it cannot list; a package must not lose files that way."""
+
+    def fail(exc: OSError) -> None:
+        raise refuse(package, f"cannot list {exc.filename}: {exc.strerror}")
+
+    return fail
 
 
 def _read_file(path: Path, rel: str, package: str, cap: int) -> bytes:
