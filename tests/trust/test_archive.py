@@ -214,3 +214,9 @@ def test_a_directory_that_cannot_be_listed_is_not_silently_skipped():
     finally:
         (root / "p" / "lib").chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_package_path_itself_may_be_a_link_chosen_by_the_host(tmp_path, verifier_for):
+    plugin = make_plugin(tmp_path / "real")
+    (tmp_path / "current").symlink_to(plugin)
+    assert verifier_for().verify(tmp_path / "current").manifest.name == "signed-hello"

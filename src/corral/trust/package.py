@@ -50,8 +50,8 @@ def open_package(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) 
     if is_archive(source):
         members = read_zip(source, limits)
         kind = "archive"
-    elif source.is_dir() and not source.is_symlink():
-        members = read_directory(source, limits)
+    elif source.is_dir():  # the host named this path; links are refused only inside it
+        members = read_directory(source.resolve(), limits)
         kind = "directory"
     else:
         raise refuse(str(source), "is neither a plugin directory nor a .corral archive")
