@@ -113,8 +113,9 @@ class Host:
         name = Path(path).name
         try:
             name = read_manifest(path).name
-            verified = self._verify(path, name)
-            store_dir = self._verifier().install(verified)
+            verifier = self._verifier()
+            verified = self._verify(verifier, path, name)
+            store_dir = verifier.install(verified)
             manifest = verified.manifest
             granted = grant(manifest, self.policy, signature_tier=verified.tier)
         except CorralError as exc:
@@ -143,10 +144,10 @@ class Host:
             clock=self._clock,
         )
 
-    def _verify(self, path: str | os.PathLike[str], name: str) -> Verified:
+    def _verify(self, verifier: Verifier, path: str | os.PathLike[str], name: str) -> Verified:
         """Verify, recording the signature's fate; hygiene refusals become plugin.refused."""
         try:
-            verified = self._verifier().verify(path, self.policy)
+            verified = verifier.verify(path, self.policy)
         except SignatureError as exc:
             self.record("signature.failed", name, "deny", reason=str(exc)[:500])
             raise
