@@ -9,7 +9,7 @@ import zipfile
 from typer.testing import CliRunner
 
 from corral.cli.app import app
-from tests.trust.conftest import make_plugin
+from tests.trust._crafted import make_plugin
 
 runner = CliRunner()
 

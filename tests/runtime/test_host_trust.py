@@ -10,7 +10,7 @@ import pytest
 import corral
 from corral.trust import Keyring, keys, pack
 from tests.conftest import SABOTAGE
-from tests.trust.conftest import MANIFEST, entry_for, make_plugin, sign
+from tests.trust._crafted import MANIFEST, entry_for, make_plugin, sign
 
 pytestmark = pytest.mark.pen
 

@@ -16,7 +16,7 @@ from corral.limits import Limits
 from corral.trust import Keyring, Verifier
 from corral.trust.package import open_package
 
-from .conftest import CODE, MANIFEST, make_plugin, zip_with
+from ._crafted import CODE, MANIFEST, make_plugin, zip_with
 
 BASE = [
     ("plugin.yaml", MANIFEST.format(name="zipped", version="1.0.0", tier="community")),

@@ -10,7 +10,7 @@ import tomli_w
 from corral.errors import TrustError
 from corral.trust import Keyring
 
-from .conftest import entry_for
+from ._crafted import entry_for
 
 
 def test_round_trip(tmp_path, ed_key, rsa_key):

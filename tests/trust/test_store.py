@@ -10,7 +10,7 @@ import pytest
 from corral.errors import TrustError
 from corral.trust import Store, pack
 
-from .conftest import make_plugin
+from ._crafted import make_plugin
 
 
 def test_store_entry_is_read_only_and_named_by_digest(tmp_path, verifier_for):

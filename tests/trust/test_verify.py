@@ -17,7 +17,7 @@ from corral.policy import AdminPolicy, grant
 from corral.trust import SIGNATURE_FILE, keys, pack
 from corral.trust.dsse import PAYLOAD_TYPE, pae
 
-from .conftest import entry_for, make_plugin, sign
+from ._crafted import entry_for, make_plugin, sign
 
 
 def test_good_ed25519_signature_proves_the_keys_tier(tmp_path, ed_key, verifier_for):
