@@ -42,6 +42,13 @@ _EXPORTS: dict[str, str] = {
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",
+    # trust: packages, signatures, keyring
+    "Keyring": "corral.trust",
+    "KeyEntry": "corral.trust",
+    "Verifier": "corral.trust",
+    "Verified": "corral.trust",
+    "pack": "corral.trust",
+    "sign_package": "corral.trust",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

@@ -27,6 +27,14 @@ class Limits:
     kill_grace_seconds: float = 0.5
     close_grace_seconds: float = 2.0
     pending_events: int = 10_000
+    # plugin packages (trust): checked before a member is read or inflated
+    package_files: int = 5_000
+    package_bytes: int = 256 * 1024 * 1024
+    member_bytes: int = 64 * 1024 * 1024
+    compression_ratio: int = 100
+    compression_ratio_floor_bytes: int = 1024 * 1024
+    envelope_bytes: int = 4 * 1024 * 1024
+    keyring_bytes: int = 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()

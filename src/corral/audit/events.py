@@ -35,6 +35,8 @@ KINDS = frozenset(
         "unsafe",
         "state",
         "admin",
+        "signature.verified",
+        "signature.failed",
     }
 )
 DECISIONS = frozenset({"allow", "deny", "info"})

@@ -39,6 +39,14 @@ def _register() -> None:
     app.command("new")(new)
     app.add_typer(policy_app, name="policy")
 
+    from corral.cli.trust_cmd import keygen, keyring_app, pack_cmd, sign, verify
+
+    app.command("keygen")(keygen)
+    app.command("pack")(pack_cmd)
+    app.command("sign")(sign)
+    app.command("verify")(verify)
+    app.add_typer(keyring_app, name="keyring")
+
 
 _register()
 

@@ -44,5 +44,13 @@ class Home:
         return self.root / "policy.yaml"
 
     @property
+    def keyring(self) -> Path:
+        return self.root / "keyring.toml"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "corral.db"
+
+    @property
     def audit_jsonl(self) -> Path:
         return self.root / "audit.jsonl"

@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
-from corral.errors import CorralError, PermissionDenied, PluginError, SandboxUnavailable
-from corral.manifest import load_manifest, load_policy
+from corral.errors import (
+    CorralError,
+    PermissionDenied,
+    PluginError,
+    SandboxUnavailable,
+    SignatureError,
+)
+from corral.manifest import load_policy
 from corral.policy import AdminPolicy, Grant, grant
 from corral.policy.plan import LAYERS
 from corral.protocol import Call, Event, HostCall, Result
@@ -27,11 +33,11 @@ from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
 from corral.runtime.inprocess import InProcessWorker
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
-from corral.runtime.store import store_plugin
 from corral.runtime.worker import Usage, Worker, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
+from corral.trust import Keyring, Store, TrustState, Verified, Verifier, read_manifest
 
 ISOLATION_LEVELS = ("kernel", "process")
 _PROCESS_OFF = frozenset(
@@ -48,6 +54,7 @@ class Host:
         home: str | os.PathLike[str] | None = None,
         policy: AdminPolicy | str | os.PathLike[str] | None = None,
         audit: AuditSink | str | None = None,
+        keyring: str | os.PathLike[str] | None = None,
         isolation: str = "kernel",
         unsafe_disable_layers: Iterable[str] = (),
         unsafe_in_process: bool = False,
@@ -58,6 +65,8 @@ class Host:
         self.home = Home.at(home)
         self.policy = policy if isinstance(policy, AdminPolicy) else self._policy(policy)
         self.audit = self._sink(audit)
+        self.keyring_path = Path(keyring) if keyring is not None else self.home.keyring
+        self._trust_state = TrustState(self.home.db)
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
         self.unsafe_in_process = unsafe_in_process
@@ -96,27 +105,55 @@ class Host:
     # --- public API ---------------------------------------------------------
 
     def load(self, path: str | os.PathLike[str], *, workers: int = 1) -> PluginHandle:
-        """Validate, grant, store, start a worker and run the plugin's setup."""
+        """Manifest, verify, store, grant; then start a worker and run the plugin's setup.
+
+        ``path`` is a plugin directory or a ``.corral`` archive. Static vetting
+        (issue 6, its other half) reads the store copy between store and grant.
+        """
+        name = Path(path).name
         try:
-            manifest = load_manifest(path)
-            granted = grant(manifest, self.policy)
+            name = read_manifest(path).name
+            verifier = self._verifier()
+            verified = self._verify(verifier, path, name)
+            store_dir = verifier.install(verified)
+            manifest = verified.manifest
+            granted = grant(manifest, self.policy, signature_tier=verified.tier)
         except CorralError as exc:
-            self.record("plugin.refused", str(Path(path).name), "deny", error=str(exc))
+            self.record("plugin.refused", name, "deny", error=str(exc)[:500])
             raise
         self.record(
             "grant", manifest.name, "info", version=manifest.version, **_grant_details(granted)
         )
         try:
             self._check_network(granted)
-            store_dir = store_plugin(path, self.home.store, manifest.name)
             handle = PluginHandle(self, manifest, granted, store_dir, workers)
         except CorralError as exc:
             self.record("plugin.refused", manifest.name, "deny", error=str(exc)[:500])
             raise
         with self._lock:
             self._handles[manifest.name] = handle
-        self.record("plugin.loaded", manifest.name, "allow", version=manifest.version)
+        self.record("plugin.loaded", manifest.name, "allow", **verified.details())
         return handle
+
+    def _verifier(self) -> Verifier:
+        """A verifier over the keyring as it is now, so a revocation counts on the next load."""
+        return Verifier(
+            Keyring.load(self.keyring_path),
+            state=self._trust_state,
+            store=Store(self.home.store),
+            clock=self._clock,
+        )
+
+    def _verify(self, verifier: Verifier, path: str | os.PathLike[str], name: str) -> Verified:
+        """Verify, recording the signature's fate; hygiene refusals become plugin.refused."""
+        try:
+            verified = verifier.verify(path, self.policy)
+        except SignatureError as exc:
+            self.record("signature.failed", name, "deny", reason=str(exc)[:500])
+            raise
+        if verified.signed:
+            self.record("signature.verified", name, "allow", **verified.details())
+        return verified
 
     def function(
         self, name: str, *, requires: str
@@ -358,4 +395,5 @@ def _grant_details(granted: Grant) -> dict[str, Any]:
         "permissions": [str(p) for p in granted.permissions],
         "dropped": [list(d) for d in granted.dropped],
         "network": granted.network,
+        "notes": list(granted.notes),
     }
