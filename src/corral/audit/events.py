@@ -32,6 +32,8 @@ KINDS = frozenset(
         "worker.crashed",
         "worker.killed",
         "hostcall",
+        "hook.registered",
+        "hook.called",
         "unsafe",
         "state",
         "admin",
