@@ -34,6 +34,7 @@ KINDS = frozenset(
         "hostcall",
         "hook.registered",
         "hook.called",
+        "plugin.action",
         "unsafe",
         "state",
         "admin",

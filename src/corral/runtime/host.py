@@ -44,6 +44,8 @@ from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
 
 ISOLATION_LEVELS = ("kernel", "process")
+_WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
+_RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker"})
 _PROCESS_OFF = frozenset(
     {"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "landlock", "seccomp", "cgroups"}
 )
@@ -409,11 +411,12 @@ class Host:
 
     def _event_handler(self, handle: PluginHandle, worker: str) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
-            kind = event.type if event.type in ("denied", "env.stripped") else "denied"
+            kind = event.type if event.type in _WORKER_KINDS else "denied"
             decision = event.decision if event.decision in ("allow", "deny", "info") else "deny"
-            self.record(
-                kind, handle.name, decision, source="worker", worker=worker, **event.details
-            )
+            # The worker's details are the plugin's words: they may not name record()'s own
+            # parameters (a TypeError would surface from a plugin call instead of an error).
+            details = {str(k): v for k, v in event.details.items() if str(k) not in _RECORD_PARAMS}
+            self.record(kind, handle.name, decision, source="worker", worker=worker, **details)
 
         return on_event
 
