@@ -84,7 +84,7 @@ def test_system_admin_includes_files_and_network_external_allows_any_host():
     with SecurityContext("ops", ["system:files"]):  # data:read missing
         with pytest.raises(corral.PermissionDenied):
             ext.export()
-        with pytest.raises(corral.PermissionDenied, match="network:connect=api.example.com:443"):
+        with pytest.raises(corral.PermissionDenied, match=r"network:connect=api\.example\.com:443"):
             ext.fetch("https://api.example.com/data")
 
 
@@ -160,7 +160,7 @@ def test_in_a_pen_the_decorators_follow_the_plugins_grant(extension, audit):
 
 @pen
 def test_in_a_pen_a_security_context_narrows_but_never_widens(extension):
-    path, text = extension.call("scratch", "hello")
+    _path, text = extension.call("scratch", "hello")
     assert text == '{"text": "hello"}'
     with pytest.raises(corral.PermissionDenied):
         extension.call("context_cannot_widen")

@@ -22,7 +22,7 @@ _EXPORTS: dict[str, str] = {
     "set_audit_sink": "seed000",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [*sorted(_EXPORTS)]  # noqa: PLE0604
 
 
 def __getattr__(name: str) -> Any:
