@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import corral
-from tests.runtime.conftest import audit, home, host  # noqa: F401
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
