@@ -125,7 +125,7 @@ def test_loader_validates_loads_and_fills_permissions_from_the_grant(sandbox):
 @pen
 def test_loader_refuses_an_invalid_plugin_before_anything_runs(sandbox, host):
     loader = PluginLoader(sandbox)
-    with pytest.raises(PluginValidationError, match="must derive corral.Plugin"):
+    with pytest.raises(PluginValidationError, match=r"must derive corral\.Plugin"):
         loader.load_plugin(metadata(FIXTURES / "entry_not_a_plugin", "tools:Helper"))
     assert host.plugins() == []
 

@@ -65,7 +65,7 @@ _SUSPICIOUS_IMPORTS = {
 _WARN_AT = 0.8
 
 
-class PluginPermission(str, enum.Enum):
+class PluginPermission(enum.StrEnum):
     """The seed's ten permissions; the values are also corral permission spellings."""
 
     FILE_READ = "file:read"
@@ -80,7 +80,7 @@ class PluginPermission(str, enum.Enum):
     DATABASE_WRITE = "database:write"
 
 
-class PluginType(str, enum.Enum):
+class PluginType(enum.StrEnum):
     AGENT = "agent"
     WORKFLOW = "workflow"
     METHODOLOGY = "methodology"
@@ -145,7 +145,7 @@ class PermissionManager:
                 )
 
     def has_permission(self, plugin_name: str, operation: PluginPermission | str) -> bool:
-        """Whether any held permission gives ``operation`` (any scope: the seed's are all-or-nothing)."""
+        """Whether a held permission gives ``operation``, at any scope (the seed's are unscoped)."""
         want = _permission(operation)
         return any(
             p.domain == want.domain and p.grants(want.action)
