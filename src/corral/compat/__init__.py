@@ -2,8 +2,9 @@
 
 Teams coming from the designs in ``shared/seeds`` keep their spellings; the
 work is done by corral's own grant, pens, audit log and host. Names that two
-seeds both use (``PluginSandbox``) are reached through their seed's module:
-``corral.compat.seed002.PluginSandbox``, ``corral.compat.seed003.PluginSandbox``.
+seeds both use (``PluginSandbox``, ``ResourceMonitor``) are reached through
+their seed's module: ``corral.compat.seed002.PluginSandbox``,
+``corral.compat.seed003.PluginSandbox``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,28 @@ _EXPORTS: dict[str, str] = {
     "security_monitor": "seed000",
     "validate_network_access": "seed000",
     "set_audit_sink": "seed000",
+    "ExtensionPermission": "seed001",
+    "ExtensionSecurityContext": "seed001",
+    "ExtensionSecurityManager": "seed001",
+    "ExtensionTier": "seed001",
+    "IsolationLevel": "seed001",
+    "ResourceUsageRecord": "seed001",
+    "SandboxConfig": "seed001",
+    "SandboxExecutor": "seed001",
+    "SecurityLevel": "seed001",
+    "AuditLog": "seed002",
+    "PluginCapability": "seed002",
+    "SandboxFactory": "seed002",
+    "UnsafeInProcessWarning": "seed002",
+    "PermissionDeniedError": "seed003",
+    "PermissionManager": "seed003",
+    "PluginLoader": "seed003",
+    "PluginMetadata": "seed003",
+    "PluginPermission": "seed003",
+    "PluginTimeoutError": "seed003",
+    "PluginType": "seed003",
+    "ResourceUsage": "seed003",
+    "ValidationResult": "seed003",
 }
 
 __all__ = [*sorted(_EXPORTS)]  # noqa: PLE0604

@@ -20,9 +20,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corral.errors import HostError
+
+if TYPE_CHECKING:
+    from corral.runtime import Host, PluginHandle
 
 ENTRY = "_corral_compat_entry"
 CALLABLE = "compat_call"
@@ -110,3 +113,48 @@ def stage(root: Path, manifest: dict[str, Any]) -> Path:
 
 def remove(staged: Path) -> None:
     shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+class Pen:
+    """One staged plugin in one pen: ``call(fn, ...)`` loads it on first use, then calls.
+
+    Every function called must live under the same package root (one pen, one
+    plugin); ``close()`` unloads the plugin and removes the staging copy.
+    """
+
+    def __init__(self, host: Host, manifest: Callable[[], dict[str, Any]]) -> None:
+        self._host = host
+        self._manifest = manifest
+        self.handle: PluginHandle | None = None
+        self._staged: Path | None = None
+        self._root: Path | None = None
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        target = locate(fn)
+        handle = self._load(target)
+        return handle.call(CALLABLE, target.module, target.qualname, list(args), kwargs)
+
+    def _load(self, target: Target) -> PluginHandle:
+        if self.handle is not None:
+            if target.root != self._root:
+                raise HostError(
+                    f"this pen holds the plugin at {self._root}; {target.qualname} lives in "
+                    f"{target.root} (use one sandbox per plugin)"
+                )
+            return self.handle
+        self._root = target.root
+        self._staged = stage(target.root, self._manifest())
+        try:
+            self.handle = self._host.load(self._staged)
+        except BaseException:
+            self.close()
+            raise
+        return self.handle
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+        if self._staged is not None:
+            remove(self._staged)
+            self._staged = None

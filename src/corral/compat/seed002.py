@@ -25,7 +25,6 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import corral
@@ -84,49 +83,21 @@ def _capability_text(cap: PluginCapability | str) -> str | dict[str, Any]:
     return {"name": cap.name, "options": dict(cap.options)} if cap.options else cap.name
 
 
-class _Pen:
+class _Pen(_staging.Pen):
     """What ``enforce()`` yields: ``call(fn, ...)`` runs ``fn`` in this sandbox's pen."""
 
     def __init__(self, sandbox: PluginSandbox) -> None:
+        super().__init__(sandbox.host, sandbox._manifest)
         self._sandbox = sandbox
-        self._handle: corral.PluginHandle | None = None
-        self._staged: Path | None = None
-        self._root: Path | None = None
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        target = _staging.locate(fn)
-        handle = self._load(target)
         try:
-            return handle.call(
-                _staging.CALLABLE, target.module, target.qualname, list(args), kwargs
-            )
+            return super().call(fn, *args, **kwargs)
         finally:
             self._sandbox._sync()
 
-    def _load(self, target: _staging.Target) -> corral.PluginHandle:
-        if self._handle is not None:
-            if target.root != self._root:
-                raise corral.HostError(
-                    f"this pen holds the plugin at {self._root}; {target.qualname} lives in "
-                    f"{target.root} (use one sandbox per plugin)"
-                )
-            return self._handle
-        self._root = target.root
-        self._staged = _staging.stage(target.root, self._sandbox._manifest())
-        try:
-            self._handle = self._sandbox.host.load(self._staged)
-        except BaseException:
-            self.close()
-            raise
-        return self._handle
-
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        if self._staged is not None:
-            _staging.remove(self._staged)
-            self._staged = None
+        super().close()
         self._sandbox._sync()
 
 
