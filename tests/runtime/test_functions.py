@@ -153,3 +153,30 @@ def test_async_host_functions_are_awaited(host, plugin_dir):
 def test_a_misspelt_permission_fails_when_the_function_is_registered(host):
     with pytest.raises(ValueError, match="did you mean 'file'"):
         host.function("orders.list", requires="fiel:read")
+
+
+def test_a_slow_host_function_cannot_stretch_the_plugins_call_past_its_timeout(
+    home, audit, plugin_copy
+):
+    with corral.Host(
+        home=home, audit=audit, limits=corral.Limits(host_call_timeout_seconds=60)
+    ) as host:
+        release = threading.Event()
+
+        @host.function("orders.list", requires="orders:read")
+        def hang(*args, **kwargs):
+            release.wait(30)
+
+        plugin = host.load(
+            plugin_copy(
+                "fixtures/host_caller", {"call_timeout_seconds: 10": "call_timeout_seconds: 1"}
+            )
+        )
+        start = time.monotonic()
+        with pytest.raises(corral.PluginTimeout) as info:
+            plugin.call("call_with", "orders.list")
+        release.set()
+        assert time.monotonic() - start < 5  # the call's 1 s, not the host function's 60 s
+        assert info.value.limit == "call_timeout_seconds"
+        [event] = audit.query(plugin="host-caller", kind="hostcall")
+        assert event.details["outcome"] == "timeout"

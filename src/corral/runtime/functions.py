@@ -11,6 +11,7 @@ its worker slot) forever.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class HostFunctions:
         self._functions: dict[str, _Function] = {}
         self._buckets: dict[str, TokenBucket] = {}
         self._refused: dict[str, int] = {}
+        self._lock = threading.Lock()  # calls from several plugins' handles arrive on threads
         self._runner = DeadlineRunner(limits.host_call_runaways)
 
     @property
@@ -68,8 +70,20 @@ class HostFunctions:
 
         return add
 
-    def dispatch(self, plugin: str, grant: Grant, message: HostCall, audit: Audit) -> Result:
-        """Check rate, size and grant, run the function, and answer; every refusal is audited."""
+    def dispatch(
+        self,
+        plugin: str,
+        grant: Grant,
+        message: HostCall,
+        audit: Audit,
+        call_left: float | None = None,
+    ) -> Result:
+        """Check rate, size and grant, run the function, and answer; every decision is audited.
+
+        ``call_left`` is what remains of the plugin call waiting on this one: the
+        host function's deadline is the nearer of its own and that, so a slow
+        host function cannot stretch the plugin's call past its timeout.
+        """
         start = self._clock()
         entry = self._functions.get(message.name)
         requires = str(entry.requires) if entry else ""
@@ -83,17 +97,21 @@ class HostFunctions:
                     permission=requires,
                     reason=error.limit or error.type,
                     error=error.message,
+                    duration_ms=round((self._clock() - start) * 1000, 3),
                 )
             return Result(id=message.id, ok=False, error=error)
         assert entry is not None
-        result, outcome = self._run(entry, message)
+        timeout = self.limits.host_call_timeout_seconds
+        if call_left is not None:
+            timeout = max(0.0, min(timeout, call_left))
+        result, outcome = self._run(entry, message, timeout)
         audit(
             "allow",
             function=message.name,
             permission=requires,
             outcome=outcome,
             duration_ms=round((self._clock() - start) * 1000, 3),
-            **({"rate_refused": self._refused.pop(plugin)} if plugin in self._refused else {}),
+            **self._take_refused(plugin),
         )
         return result
 
@@ -106,8 +124,9 @@ class HostFunctions:
         """
         if error.limit != "host_call_rate":
             return True
-        self._refused[plugin] = self._refused.get(plugin, 0) + 1
-        return self._refused[plugin] == 1
+        with self._lock:
+            self._refused[plugin] = self._refused.get(plugin, 0) + 1
+            return self._refused[plugin] == 1
 
     def _refusal(
         self, plugin: str, grant: Grant, message: HostCall, entry: _Function | None
@@ -139,16 +158,22 @@ class HostFunctions:
         return None
 
     def _bucket(self, plugin: str) -> TokenBucket:
-        bucket = self._buckets.get(plugin)
-        if bucket is None:
-            bucket = TokenBucket(
-                self.limits.host_call_rate, self.limits.host_call_burst, self._clock
-            )
-            self._buckets[plugin] = bucket
-        return bucket
+        with self._lock:
+            bucket = self._buckets.get(plugin)
+            if bucket is None:
+                bucket = TokenBucket(
+                    self.limits.host_call_rate, self.limits.host_call_burst, self._clock
+                )
+                self._buckets[plugin] = bucket
+            return bucket
 
-    def _run(self, entry: _Function, message: HostCall) -> tuple[Result, str]:
-        timeout = self.limits.host_call_timeout_seconds
+    def _take_refused(self, plugin: str) -> dict[str, int]:
+        """The count of rate refusals since the last allowed call, for its audit record."""
+        with self._lock:
+            count = self._refused.pop(plugin, 0)
+        return {"rate_refused": count} if count else {}
+
+    def _run(self, entry: _Function, message: HostCall, timeout: float) -> tuple[Result, str]:
         try:
             value = self._runner.run(entry.fn, timeout, *message.args, **message.kwargs)
         except DeadlineExceeded:

@@ -382,7 +382,7 @@ class Host:
         on_event = self._event_handler(handle, str(worker.pid))
         try:
             value, usage = worker.call(
-                call, timeout, on_event, lambda m: self._host_call(handle, m), limit
+                call, timeout, on_event, lambda m, left: self._host_call(handle, m, left), limit
             )
         except PluginError as exc:
             kind = "timeout" if type(exc).__name__ == "PluginTimeout" else "call.failed"
@@ -420,11 +420,11 @@ class Host:
 
         return on_event
 
-    def _host_call(self, handle: PluginHandle, message: HostCall) -> Result:
+    def _host_call(self, handle: PluginHandle, message: HostCall, left: float) -> Result:
         def audit(decision: str, **details: Any) -> None:
             self.record("hostcall", handle.name, decision, **details)
 
-        return self.functions.dispatch(handle.name, handle.grant, message, audit)
+        return self.functions.dispatch(handle.name, handle.grant, message, audit, left)
 
     def _forget(self, handle: PluginHandle) -> None:
         with self._lock:

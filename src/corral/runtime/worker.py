@@ -42,7 +42,8 @@ from corral.runtime.zygote import SpawnedWorker
 from corral.sandbox.cgroups import CgroupSet
 
 EventHandler = Callable[[Event], None]
-HostCallHandler = Callable[[HostCall], Result]
+HostCallHandler = Callable[[HostCall, float], Result]
+"""Answers a plugin's host call; the float is what is left of the call's own deadline."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ class WorkerProcess:
             if isinstance(message, Event):
                 on_event(message)
             elif isinstance(message, HostCall):
-                self.spawned.channel.sendall(self._answer(on_hostcall(message)))
+                answer = on_hostcall(message, deadline - time.monotonic())
+                self.spawned.channel.sendall(self._answer(answer))
             elif isinstance(message, Result) and message.id == call.id:
                 usage = Usage(
                     time.monotonic() - start_wall,
