@@ -43,6 +43,12 @@ _EXPORTS: dict[str, str] = {
     "PluginType": "seed003",
     "ResourceUsage": "seed003",
     "ValidationResult": "seed003",
+    "NetworkPolicy": "seed004",
+    "ResourceLimits": "seed004",
+    "SandboxManager": "seed004",
+    "SecurityPolicy": "seed004",
+    "SecurityViolation": "seed004",
+    "SecurityViolationType": "seed004",
 }
 
 __all__ = [*sorted(_EXPORTS)]  # noqa: PLE0604
@@ -52,7 +58,7 @@ def __getattr__(name: str) -> Any:
     """Resolve lazily, so a plugin importing the decorators does not load the host's side."""
     module = _EXPORTS.get(name)
     if module is None:
-        if name in ("seed000", "seed001", "seed002", "seed003"):
+        if name in ("seed000", "seed001", "seed002", "seed003", "seed004"):
             return importlib.import_module(f"corral.compat.{name}")
         raise AttributeError(f"module 'corral.compat' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"corral.compat.{module}"), name)
