@@ -85,3 +85,24 @@ def test_run_hook_from_asyncio(order_hooks, plugin_dir):
     order_hooks.load(plugin_dir("fixtures/hook_good"))
     [result] = asyncio.run(order_hooks.arun_hook("order.created", {"id": 3}))
     assert result.ok and result.value["seen"] == 3
+
+
+def test_a_flood_of_reported_handlers_is_refused_in_one_record():
+    from corral.policy import Grant, Permission
+    from corral.runtime.hooks import MAX_HANDLERS, HookRegistry
+
+    registry, records = HookRegistry(), []
+    registry.declare("order.created")
+    grant = Grant(plugin="p", tier="community", permissions=(Permission.parse("hook:register"),))
+    reported = {f"h{i}": "fn" for i in range(MAX_HANDLERS + 1)} | {"order.created": "fn"}
+    registry.register("p", grant, reported, lambda decision, **d: records.append((decision, d)))
+    assert len(records) == 1 and records[0][0] == "deny"
+    assert registry.handler("p", "order.created") is None
+
+
+def test_hooks_in_an_unsafe_in_process_host(home, audit, plugin_dir):
+    with corral.Host(home=home, audit=audit, unsafe_in_process=True) as host:
+        host.hook_point("order.created")
+        host.load(plugin_dir("fixtures/hook_good"))
+        [result] = host.run_hook("order.created", {"id": 5})
+        assert result.ok and result.value["pid"] == os.getpid()  # in-process: no pen at all

@@ -19,6 +19,7 @@ from corral.errors import CorralError
 from corral.policy import Grant
 from corral.policy.decision import Request
 
+MAX_HANDLERS = 256
 Audit = Callable[..., None]
 """``audit(decision, **details)``: writes one "hook.registered" record for a plugin."""
 
@@ -57,8 +58,15 @@ class HookRegistry:
             return plugin in self._handlers
 
     def register(self, plugin: str, grant: Grant, reported: dict[str, str], audit: Audit) -> None:
-        """Accept each reported handler that is declared and granted; audit every decision."""
+        """Accept each reported handler that is declared and granted; audit every decision.
+
+        The report is the plugin's: past ``MAX_HANDLERS`` it is refused whole in one
+        record, so a forged ``Ready`` cannot turn into a flood of audit records.
+        """
         accepted: dict[str, str] = {}
+        if len(reported) > MAX_HANDLERS:
+            audit("deny", handlers=len(reported), reason=f"more than {MAX_HANDLERS} hook handlers")
+            reported = {}
         for hook, callable_name in sorted(reported.items()):
             needs = f"hook:register={hook}"
             if not self.declared(hook):
