@@ -201,11 +201,11 @@ def main() -> None:
                 show(good_rows(host) + bad_rows(host, outside, port), audit)
 
             with_listener(run)
-        show_workorders(home)
         if (outside / "pwned").exists():
             console.print("[bold red]a write escaped the pen![/bold red]")
             sys.exit(1)
         console.print("outside the pen: secret unread, no file written (checked from outside)")
+        show_workorders(home)
     finally:
         shutil.rmtree(outside, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
