@@ -42,3 +42,18 @@ def test_a_runaway_is_abandoned_counted_and_released_when_it_ends():
         time.sleep(0.01)
     assert runner.runaways == 0
     assert runner.run(lambda: "free again", 1.0) == "free again"
+
+
+def test_threads_are_reused_across_calls_and_leave_when_idle():
+    def hostcall_threads() -> int:
+        return sum(t.name == "corral-hostcall" for t in threading.enumerate())
+
+    before = hostcall_threads()
+    runner = DeadlineRunner(max_runaways=1, idle_seconds=0.2)
+    for i in range(200):
+        assert runner.run(lambda x: x, 1.0, i) == i
+    assert hostcall_threads() - before <= 2
+    deadline = time.monotonic() + 5
+    while hostcall_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hostcall_threads() == before

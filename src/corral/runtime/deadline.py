@@ -6,12 +6,16 @@ plugin gets its timeout at once and the runaway is left to finish on its own
 daemon thread (so it never blocks the host's exit). Runaways still hold
 whatever they hold, so only a bounded number may be outstanding; past that,
 new calls are refused instead of piling up threads.
+
+Threads are kept and reused (an idle one leaves after a minute): starting a
+thread per call cost about half of a host call's round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,10 +34,36 @@ class TooManyRunaways(Exception):
 class DeadlineRunner:
     """Runs callables (sync or ``async def``) on daemon threads with a deadline."""
 
-    def __init__(self, max_runaways: int) -> None:
+    def __init__(self, max_runaways: int, idle_seconds: float = 60.0) -> None:
         self.max_runaways = max_runaways
+        self.idle_seconds = idle_seconds
         self._runaways = 0
+        self._idle = 0
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._lock = threading.Lock()
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        """Hand ``job`` to an idle thread, or start one when none is idle."""
+        self._jobs.put(job)
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1
+                return
+        threading.Thread(target=self._serve, name="corral-hostcall", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0 and self._jobs.empty():
+                        self._idle -= 1
+                        return
+                continue
+            job()
+            with self._lock:
+                self._idle += 1
 
     @property
     def runaways(self) -> int:
@@ -62,7 +92,7 @@ class DeadlineRunner:
                     if state["late"]:
                         self._runaways -= 1
 
-        threading.Thread(target=body, name="corral-hostcall", daemon=True).start()
+        self._submit(body)
         try:
             return future.result(timeout)
         except FutureTimeout:
