@@ -56,4 +56,4 @@ def test_threads_are_reused_across_calls_and_leave_when_idle():
     deadline = time.monotonic() + 5
     while hostcall_threads() > before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert hostcall_threads() == before
+    assert hostcall_threads() <= before  # (other runners' idle threads may leave too)
