@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from workorders.app import WorkOrderApp
 
 import corral
 from corral.audit import MemorySink
@@ -143,6 +144,48 @@ def with_listener(fn: Callable[[int], None]) -> None:
         server.close()
 
 
+def show_workorders(home: Path) -> None:
+    """The work-order app: host functions behind permissions and a hook, across pens."""
+    audit = MemorySink()
+    with corral.Host(home=home, audit=audit) as host:
+        app = WorkOrderApp(host)
+        for title in ("replace pump seal", "calibrate gauge", "inspect weld"):
+            app.orders.add(title)
+        summary = host.load(ROOT / "examples" / "plugins" / "work-order-summary")
+        rogue = host.load(ROOT / "examples" / "plugins" / "work-order-rogue")
+        table = Table(title="work-order app: plugins reach the store only through host functions")
+        for column in ("plugin", "operation", "decision", "result / reason"):
+            table.add_column(column, overflow="fold")
+        for plugin, label, name in [
+            (summary, "summarise via work_orders.list", "summarise"),
+            (rogue, "close every order via work_orders.update", "close_everything"),
+        ]:
+            decision, reason = attempt(plugin, name)
+            colour = "green" if decision == "allowed" else "red"
+            table.add_row(plugin.name, label, f"[{colour}]{decision}[/{colour}]", reason)
+        order, results = app.create_order("replace filter")
+        for result in results:
+            label = f"hook work_order.created (order {order['id']})"
+            if result.ok:
+                table.add_row(result.plugin, label, "[green]allowed[/green]", repr(result.value))
+            else:
+                error = result.error
+                why = getattr(error, "permission", "") or str(error)[:80]
+                table.add_row(result.plugin, label, "[red]denied[/red]", f"needs {why}")
+        console.print(table)
+        untouched = all(o["status"] == "open" for o in app.orders.list())
+        calls = audit.query(kind="hostcall")
+        refused = [e for e in calls if e.decision == "deny"]
+        console.print(
+            f"audit: {len(calls)} host calls, {len(refused)} refused "
+            f"({', '.join(sorted({e.details['function'] for e in refused}))}); "
+            f"store checked from the host: {'no order was changed' if untouched else 'CHANGED'}"
+        )
+        if not untouched:
+            console.print("[bold red]a refused host function changed the store![/bold red]")
+            sys.exit(1)
+
+
 def main() -> None:
     show_manifests()
     outside = Path(tempfile.mkdtemp(prefix="corral-demo-", dir="/var/tmp"))
@@ -162,6 +205,7 @@ def main() -> None:
             console.print("[bold red]a write escaped the pen![/bold red]")
             sys.exit(1)
         console.print("outside the pen: secret unread, no file written (checked from outside)")
+        show_workorders(home)
     finally:
         shutil.rmtree(outside, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)

@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "Verified": "corral.trust",
     "pack": "corral.trust",
     "sign_package": "corral.trust",
+    "HookResult": "corral.runtime",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what corral reads, buffers and waits for."""
+    """Bounds on what corral reads, buffers and waits for.
+
+    The ``host_call_*`` bounds protect the host from its plugins' callbacks: a
+    host function runs at most ``host_call_timeout_seconds`` before the plugin
+    gets a timeout (the runaway thread is left to finish, and at most
+    ``host_call_runaways`` of them may be outstanding before host calls are
+    refused), its encoded arguments may not exceed ``host_call_arg_bytes``, and
+    each plugin draws from a token bucket of ``host_call_burst`` calls refilled
+    at ``host_call_rate`` per second.
+    """
 
     manifest_bytes: int = 256 * 1024
     frame_bytes: int = 16 * 1024 * 1024
@@ -35,6 +44,11 @@ class Limits:
     compression_ratio_floor_bytes: int = 1024 * 1024
     envelope_bytes: int = 4 * 1024 * 1024
     keyring_bytes: int = 1024 * 1024
+    host_call_timeout_seconds: float = 10.0
+    host_call_arg_bytes: int = 1024 * 1024
+    host_call_rate: float = 100.0
+    host_call_burst: int = 200
+    host_call_runaways: int = 8
 
 
 DEFAULT_LIMITS = Limits()

@@ -91,4 +91,40 @@ def _bind_host_caller(caller: HostCaller | None) -> None:
     _HOST_CALLER[0] = caller
 
 
+Reporter = Callable[[str, dict[str, Any]], None]
+_GRANT: list[Any] = [None]
+_REPORTER: list[Reporter | None] = [None]
+
+
+def current_grant() -> Any:
+    """The grant this worker was started with (a frozen ``corral.policy.Grant``), or None.
+
+    For plugin-side conveniences (seed 000's decorators ask it before they run
+    a function). It is a copy: replacing or ignoring it changes nothing the
+    guard or the kernel enforce, which hold their own. Outside a worker it is
+    None, and those conveniences refuse rather than guess.
+    """
+    return _GRANT[0]
+
+
+def report(action: str, *, decision: str = "info", **details: Any) -> None:
+    """Send one "plugin.action" audit record to the host (recorded as the worker's report).
+
+    ``decision`` is "allow", "deny" or "info", as the plugin sees it.
+
+    Outside a worker there is no host to tell, so this raises rather than
+    dropping the record.
+    """
+    reporter = _REPORTER[0]
+    if reporter is None:
+        raise RuntimeError("corral.plugin.report is only available inside a corral worker")
+    reporter(action, {**details, "decision": decision})
+
+
+def _bind_worker(grant: Any, reporter: Reporter | None) -> None:
+    """Installed by the worker before plugin code is imported; not for plugin code."""
+    _GRANT[0] = grant
+    _REPORTER[0] = reporter
+
+
 host = _HostProxy()

@@ -1,6 +1,32 @@
-"""The host side: the Host facade, plugin handles, workers, the zygote client."""
+"""The host side: the Host facade, plugin handles, workers, the zygote client.
 
-from corral.runtime.handle import PluginHandle
-from corral.runtime.host import Host
+Resolved lazily (PEP 562), so importing one small piece (the token bucket a
+compat decorator uses inside a pen) does not load the whole host.
+"""
 
-__all__ = ["Host", "PluginHandle"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from corral.runtime.handle import PluginHandle
+    from corral.runtime.hooks import HookResult
+    from corral.runtime.host import Host
+
+_EXPORTS = {
+    "HookResult": "corral.runtime.hooks",
+    "Host": "corral.runtime.host",
+    "PluginHandle": "corral.runtime.handle",
+}
+
+__all__ = ["HookResult", "Host", "PluginHandle"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corral.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -49,13 +49,25 @@ class PluginHandle:
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``name(*args, **kwargs)`` in the pen; raise a ``CorralError`` on failure."""
+        return self._invoke(name, args, kwargs)
+
+    def _invoke(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        limit: str = "call_timeout_seconds",
+    ) -> Any:
+        """One call under ``timeout`` (the grant's call timeout when None), named ``limit``."""
         if self.state in ("suspended", "disabled", "closed"):
             raise PluginSuspended(f"plugin {self.name!r} is {self.state}; no new calls")
         worker = self._slots.get()
         try:
             worker = self._ensure(worker)
             call = Call(id=worker.conn.next_id(), name=name, args=list(args), kwargs=kwargs)
-            value, usage = self._host._run_call(self, worker, call)
+            value, usage = self._host._run_call(self, worker, call, timeout, limit)
             self.last_usage = usage
             return value
         except PluginError:

@@ -7,23 +7,27 @@ through here so there is exactly one audit path for all of them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
 from corral.errors import (
     CorralError,
+    HostError,
     PermissionDenied,
     PluginError,
     SandboxUnavailable,
     SignatureError,
 )
+from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import load_policy
 from corral.policy import AdminPolicy, Grant, grant
 from corral.policy.plan import LAYERS
@@ -31,6 +35,7 @@ from corral.protocol import Call, Event, HostCall, Result
 from corral.runtime.functions import HostFunctions
 from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
+from corral.runtime.hooks import HookRegistry, HookResult
 from corral.runtime.inprocess import InProcessWorker
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.worker import Usage, Worker, WorkerProcess
@@ -40,6 +45,8 @@ from corral.sandbox.cgroups import CgroupSet
 from corral.trust import Keyring, Store, TrustState, Verified, Verifier, read_manifest
 
 ISOLATION_LEVELS = ("kernel", "process")
+_WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
+_RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker"})
 _PROCESS_OFF = frozenset(
     {"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "landlock", "seccomp", "cgroups"}
 )
@@ -59,6 +66,7 @@ class Host:
         unsafe_disable_layers: Iterable[str] = (),
         unsafe_in_process: bool = False,
         clock: Callable[[], float] = time.time,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         if isolation not in ISOLATION_LEVELS:
             raise SandboxUnavailable(isolation, f"isolation must be one of {ISOLATION_LEVELS}")
@@ -76,7 +84,9 @@ class Host:
         self._clock = clock
         self._handles: dict[str, PluginHandle] = {}
         self._callables: dict[str, list[str]] = {}
-        self.functions = HostFunctions()
+        self.limits = limits
+        self.functions = HostFunctions(limits)
+        self.hooks = HookRegistry()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
         self._sweep()
@@ -161,6 +171,84 @@ class Host:
         """Register a host function plugins may call, behind permission ``requires``."""
         return self.functions.register(name, requires=requires)
 
+    def hook_point(self, name: str) -> None:
+        """Declare hook point ``name``; plugins may register handlers only for declared points.
+
+        Declare hook points before loading plugins: handlers are judged when a
+        plugin's first worker reports them.
+        """
+        self.hooks.declare(name)
+
+    def run_hook(self, name: str, *args: Any, **kwargs: Any) -> list[HookResult]:
+        """Call every registered handler of ``name``, each in its own pen, concurrently.
+
+        Each handler runs under its plugin's ``hook_timeout_seconds`` (5 s by
+        default); a failure, crash or timeout becomes that plugin's
+        ``HookResult`` and never stops the others.
+        """
+        if not self.hooks.declared(name):
+            raise HostError(f"no hook point {name!r}; declare it with host.hook_point({name!r})")
+        targets = [
+            (handle, handler)
+            for handle in self.plugins()
+            if (handler := self.hooks.handler(handle.name, name)) is not None
+        ]
+        if not targets:
+            return []
+        with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="corral-hook") as pool:
+            futures = [
+                pool.submit(self._run_hook_one, handle, handler, name, args, kwargs)
+                for handle, handler in targets
+            ]
+            return [f.result() for f in futures]
+
+    async def arun_hook(self, name: str, *args: Any, **kwargs: Any) -> list[HookResult]:
+        """The asyncio form of :meth:`run_hook`; the waiting happens off the event loop."""
+        return await asyncio.to_thread(self.run_hook, name, *args, **kwargs)
+
+    def _run_hook_one(
+        self,
+        handle: PluginHandle,
+        handler: str,
+        hook: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> HookResult:
+        start = time.monotonic()
+        try:
+            value = handle._invoke(
+                handler,
+                args,
+                kwargs,
+                timeout=handle.grant.limits.hook_timeout_seconds,
+                limit="hook_timeout_seconds",
+            )
+        except CorralError as exc:
+            duration = time.monotonic() - start
+            self.record(
+                "hook.called",
+                handle.name,
+                "deny" if isinstance(exc, PermissionDenied) else "info",
+                hook=hook,
+                handler=handler,
+                ok=False,
+                error_type=type(exc).__name__,
+                error=str(exc)[:500],
+                duration_ms=round(duration * 1000, 3),
+            )
+            return HookResult(handle.name, False, error=exc, duration=duration)
+        duration = time.monotonic() - start
+        self.record(
+            "hook.called",
+            handle.name,
+            "allow",
+            hook=hook,
+            handler=handler,
+            ok=True,
+            duration_ms=round(duration * 1000, 3),
+        )
+        return HookResult(handle.name, True, value=value, duration=duration)
+
     def plugins(self) -> list[PluginHandle]:
         with self._lock:
             return list(self._handles.values())
@@ -216,6 +304,7 @@ class Host:
             self.record("unsafe", handle.name, "info", unsafe_in_process=True)
             inproc = InProcessWorker(handle.name, str(handle.store_dir), handle.manifest.entry)
             self._callables[handle.name] = inproc.callables
+            self._register_hooks(handle, inproc.hooks)
             return inproc
         cgroup = self._cgroup(handle)
         try:
@@ -237,6 +326,7 @@ class Host:
             )
             raise
         self._callables[handle.name] = worker.callables
+        self._register_hooks(handle, worker.hooks)
         self.record(
             "worker.started",
             handle.name,
@@ -303,12 +393,29 @@ class Host:
             os.chown(work, pen_uid(plugin), pen_uid(plugin))
         return work
 
-    def _run_call(self, handle: PluginHandle, worker: Worker, call: Call) -> tuple[Any, Usage]:
-        timeout = handle.grant.limits.call_timeout_seconds
+    def _register_hooks(self, handle: PluginHandle, reported: dict[str, str]) -> None:
+        """Judge the handlers a plugin's first worker reports (later workers report the same)."""
+        if self.hooks.known(handle.name):
+            return
+
+        def audit(decision: str, **details: Any) -> None:
+            self.record("hook.registered", handle.name, decision, **details)
+
+        self.hooks.register(handle.name, handle.grant, reported, audit)
+
+    def _run_call(
+        self,
+        handle: PluginHandle,
+        worker: Worker,
+        call: Call,
+        timeout: float | None = None,
+        limit: str = "call_timeout_seconds",
+    ) -> tuple[Any, Usage]:
+        timeout = handle.grant.limits.call_timeout_seconds if timeout is None else timeout
         on_event = self._event_handler(handle, str(worker.pid))
         try:
             value, usage = worker.call(
-                call, timeout, on_event, lambda m: self._host_call(handle, m)
+                call, timeout, on_event, lambda m, left: self._host_call(handle, m, left), limit
             )
         except PluginError as exc:
             kind = "timeout" if type(exc).__name__ == "PluginTimeout" else "call.failed"
@@ -337,25 +444,25 @@ class Host:
 
     def _event_handler(self, handle: PluginHandle, worker: str) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
-            kind = event.type if event.type in ("denied", "env.stripped") else "denied"
+            kind = event.type if event.type in _WORKER_KINDS else "denied"
             decision = event.decision if event.decision in ("allow", "deny", "info") else "deny"
-            self.record(
-                kind, handle.name, decision, source="worker", worker=worker, **event.details
-            )
+            # The worker's details are the plugin's words: they may not name record()'s own
+            # parameters (a TypeError would surface from a plugin call instead of an error).
+            details = {str(k): v for k, v in event.details.items() if str(k) not in _RECORD_PARAMS}
+            self.record(kind, handle.name, decision, source="worker", worker=worker, **details)
 
         return on_event
 
-    def _host_call(self, handle: PluginHandle, message: HostCall) -> Result:
-        def audit(decision: str, requires: str) -> None:
-            self.record(
-                "hostcall", handle.name, decision, function=message.name, permission=requires
-            )
+    def _host_call(self, handle: PluginHandle, message: HostCall, left: float) -> Result:
+        def audit(decision: str, **details: Any) -> None:
+            self.record("hostcall", handle.name, decision, **details)
 
-        return self.functions.dispatch(handle.grant, message, audit)
+        return self.functions.dispatch(handle.name, handle.grant, message, audit, left)
 
     def _forget(self, handle: PluginHandle) -> None:
         with self._lock:
             self._handles.pop(handle.name, None)
+        self.hooks.forget(handle.name)
         self.record("plugin.unloaded", handle.name, "info")
 
     def _check_network(self, granted: Grant) -> None:

@@ -25,6 +25,7 @@ from corral.limits import DEFAULT_LIMITS
 from corral.protocol import (
     Call,
     Connection,
+    ErrorInfo,
     Event,
     Exited,
     HostCall,
@@ -39,7 +40,8 @@ from corral.runtime.zygote import SpawnedWorker
 from corral.sandbox.cgroups import CgroupSet
 
 EventHandler = Callable[[Event], None]
-HostCallHandler = Callable[[HostCall], Result]
+HostCallHandler = Callable[[HostCall, float], Result]
+"""Answers a plugin's host call; the float is what is left of the call's own deadline."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,12 @@ class Worker(Protocol):
     def conn(self) -> Any: ...
 
     def call(
-        self, call: Call, timeout: float, on_event: EventHandler, on_hostcall: HostCallHandler
+        self,
+        call: Call,
+        timeout: float,
+        on_event: EventHandler,
+        on_hostcall: HostCallHandler,
+        limit: str = "call_timeout_seconds",
     ) -> tuple[Any, Usage]: ...
 
     def shutdown(self) -> None: ...
@@ -134,8 +141,13 @@ class WorkerProcess:
         timeout: float,
         on_event: EventHandler,
         on_hostcall: HostCallHandler,
+        limit: str = "call_timeout_seconds",
     ) -> tuple[Any, Usage]:
-        """Run one call; returns its value and usage or raises a ``CorralError``."""
+        """Run one call; returns its value and usage or raises a ``CorralError``.
+
+        ``limit`` names the bound ``timeout`` comes from (a hook runs under
+        ``hook_timeout_seconds``), so the timeout error says which to raise.
+        """
         start_wall, start_cpu = time.monotonic(), self.cpu_seconds()
         deadline = start_wall + timeout
         self.spawned.channel.sendall(self.conn.send(call))
@@ -143,11 +155,12 @@ class WorkerProcess:
             try:
                 message = self._next(deadline)
             except _Ended:
-                self._fail("call_timeout_seconds", timeout, deadline)
+                self._fail(limit, timeout, deadline)
             if isinstance(message, Event):
                 on_event(message)
             elif isinstance(message, HostCall):
-                self.spawned.channel.sendall(self.conn.send(on_hostcall(message)))
+                answer = on_hostcall(message, deadline - time.monotonic())
+                self.spawned.channel.sendall(self._answer(answer))
             elif isinstance(message, Result) and message.id == call.id:
                 usage = Usage(
                     time.monotonic() - start_wall,
@@ -157,6 +170,14 @@ class WorkerProcess:
                 if not message.ok and message.error is not None:
                     raise_remote(self.plugin, message.error)
                 return message.value, usage
+
+    def _answer(self, result: Result) -> bytes:
+        """A host function's answer as a frame; a value that cannot cross becomes an error."""
+        try:
+            return self.conn.send(result)
+        except (TypeError, errors.ProtocolError) as exc:
+            info = ErrorInfo(type="TypeError", message=f"host function result cannot cross: {exc}")
+            return self.conn.send(Result(id=result.id, ok=False, error=info))
 
     def shutdown(self) -> None:
         """Ask for teardown, then make sure the process is gone."""

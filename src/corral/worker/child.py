@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from corral.loading import load_entry
-from corral.plugin import Plugin
+from corral.plugin import Plugin, _bind_worker
 from corral.policy import Grant
 from corral.policy.decision import Decision, Request
 from corral.policy.plan import EnforcementPlan
-from corral.protocol import Ready
+from corral.protocol import Event, Ready
 from corral.sandbox.apply import confine
 from corral.worker.checks import make_check
 from corral.worker.guard import Guard
 from corral.worker.serve import CHANNEL_FD, Channel, error_info, serve
+
+_PLAIN = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,23 @@ def _load(spec: dict[str, Any], plan: EnforcementPlan, channel: Channel) -> Any:
             writable_roots=[*spec["baseline_write"], plan.work_dir],
         )
         guard.install()
+    _bind_worker(grant, _action_reporter(channel))
     loaded = load_entry(spec["plugin"], plan.plugin_dir, spec["entry"])
     if isinstance(loaded.instance, Plugin):
         loaded.instance.setup()
     return loaded
+
+
+def _action_reporter(channel: Channel) -> Any:
+    """What ``corral.plugin.report`` sends: a plugin's own audit record, bounded."""
+
+    def send(action: str, details: dict[str, Any]) -> None:
+        plain = {str(k): v if isinstance(v, _PLAIN) else repr(v)[:500] for k, v in details.items()}
+        decision = str(plain.pop("decision", "info"))
+        plain["action"] = str(action)[:200]
+        channel.send(Event(id=0, type="plugin.action", decision=decision, details=plain))
+
+    return send
 
 
 def _reporter(channel: Channel) -> Any:

@@ -97,6 +97,10 @@ def _unwrap(result: Result) -> Any:
     err = result.error or ErrorInfo(type="CorralError", message="host function failed")
     if err.type == "PermissionDenied":
         raise PermissionDenied(err.message, permission=err.permission, layer="host")
+    if err.type == "ResourceLimitExceeded":
+        raise ResourceLimitExceeded(err.message, limit=err.limit)
+    if err.type == "PluginTimeout":
+        raise PluginTimeout(err.message, limit=err.limit)
     raise CorralError(f"{err.type}: {err.message}")
 
 
