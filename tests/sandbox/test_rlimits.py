@@ -11,6 +11,8 @@ import errno
 import os
 import resource
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,27 +124,46 @@ def test_allow_short_work_within_cpu_seconds():
     assert outcome.ok and outcome.value == sum(range(100_000)), outcome
 
 
-def _allocate(megabytes: int):
-    def act(_: Channel) -> str:
-        try:
-            block = bytearray(megabytes * MIB)
-        except MemoryError:
-            return "MemoryError"
-        return f"allocated {len(block) // MIB}"
+_ALLOCATE = """
+import resource, sys
+from corral.policy.plan import EnforcementPlan
+from corral.sandbox import rlimits
+rlimits.apply(EnforcementPlan(memory_mb=int(sys.argv[1])))
+try:
+    block = bytearray(int(sys.argv[2]) * 1024 * 1024)
+    print("allocated", len(block) // (1024 * 1024))
+except MemoryError:
+    print("MemoryError")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
 
-    return act
+
+def _allocate(memory_mb: int, megabytes: int) -> tuple[str, int]:
+    """Limit a fresh interpreter the way a pen is limited, then allocate.
+
+    A fresh interpreter, not a fork of pytest: RLIMIT_AS counts address space
+    reserved, and a fork inherits every arena pytest's threads reserved
+    (64 MiB each), so the same limit would judge the test run, not the pen.
+    Pens fork from the small zygote for the same reason.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _ALLOCATE, str(memory_mb), str(megabytes)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    verdict, peak = done.stdout.splitlines()
+    return verdict, int(peak)
 
 
 def test_deny_address_space_fallback_stops_a_memory_bomb():
-    outcome = run(_limited(EnforcementPlan(memory_mb=64), _allocate(1024)))
-    assert outcome.value == "MemoryError", outcome
-    assert outcome.rusage.ru_maxrss * 1024 < 1024 * MIB
+    verdict, peak = _allocate(64, 1024)
+    assert verdict == "MemoryError"
+    assert peak < 1024 * MIB
 
 
 def test_allow_allocation_within_the_address_space_fallback():
-    outcome = run(_limited(EnforcementPlan(memory_mb=64), _allocate(64)))
-    assert outcome.value == "allocated 64", outcome
-    assert outcome.rusage.ru_maxrss * 1024 >= 64 * MIB
+    verdict, peak = _allocate(64, 64)
+    assert verdict == "allocated 64"
+    assert peak >= 64 * MIB
 
 
 def _fork_flood(plan: EnforcementPlan):
