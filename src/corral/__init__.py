@@ -39,6 +39,10 @@ _EXPORTS: dict[str, str] = {
     "ProtocolError": "corral.errors",
     # bounds
     "Limits": "corral.limits",
+    # vetting
+    "Finding": "corral.vetting",
+    "vet_plugin": "corral.vetting",
+    "check_plugin": "corral.vetting",
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",

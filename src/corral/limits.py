@@ -27,6 +27,7 @@ class Limits:
     kill_grace_seconds: float = 0.5
     close_grace_seconds: float = 2.0
     pending_events: int = 10_000
+    vet_file_bytes: int = 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()

@@ -35,6 +35,10 @@ KINDS = frozenset(
         "unsafe",
         "state",
         "admin",
+        "vetting.finding",
+        "vuln.reported",
+        "vuln.resolved",
+        "vuln.gate",
     }
 )
 DECISIONS = frozenset({"allow", "deny", "info"})

@@ -39,6 +39,10 @@ def _register() -> None:
     app.command("new")(new)
     app.add_typer(policy_app, name="policy")
 
+    from corral.cli.vet_cmd import vet
+
+    app.command("vet")(vet)
+
 
 _register()
 

@@ -1,0 +1,59 @@
+"""Introspection escapes: the attribute chains sandbox escapes are built from."""
+
+from __future__ import annotations
+
+import ast
+
+from corral.vetting.rules.base import Context, Rule, literal_str
+
+_ATTRS = frozenset(
+    {
+        "__subclasses__",
+        "__globals__",
+        "__builtins__",
+        "__code__",
+        "__closure__",
+        "__bases__",
+        "__mro__",
+        "f_back",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_code",
+        "gi_frame",
+        "gi_code",
+        "cr_frame",
+        "cr_code",
+        "ag_frame",
+        "ag_code",
+        "tb_frame",
+    }
+)
+_CALLS = frozenset(
+    {"sys._getframe", "inspect.currentframe", "inspect.stack", "gc.get_objects", "gc.get_referrers"}
+)
+
+
+class IntrospectionEscape(Rule):
+    """``__subclasses__``, ``__globals__``, frames: reaching objects nobody handed you."""
+
+    id = "CRL701"
+    name = "introspection-escape"
+    family = "introspection"
+    severity = "high"
+    summary = "walks interpreter internals (__subclasses__, __globals__, frames)"
+    attributes = _ATTRS
+    calls = _CALLS | {"builtins.getattr"}
+
+    def on_attribute(self, ctx: Context, node: ast.Attribute | ast.Name, attr: str) -> None:
+        ctx.report(self, node, f"uses {attr}: reaches interpreter internals")
+
+    def on_call(self, ctx: Context, node: ast.Call, qual: str | None) -> None:
+        if qual == "builtins.getattr":
+            name = literal_str(node.args[1]) if len(node.args) > 1 else None
+            if name in _ATTRS:
+                ctx.report(self, node, f"getattr(..., {name!r}): reaches interpreter internals")
+            return
+        ctx.report(
+            self, node, f"calls {qual}(): reaches other code's frames or objects", severity="medium"
+        )
