@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples scripts
+	$(BIN)/ruff check src tests examples scripts benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
