@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "Finding": "corral.vetting",
     "vet_plugin": "corral.vetting",
     "check_plugin": "corral.vetting",
+    "VulnStore": "corral.vetting.vulns",
+    "vuln_gate": "corral.vetting.vulns",
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",

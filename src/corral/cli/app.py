@@ -43,6 +43,10 @@ def _register() -> None:
 
     app.command("vet")(vet)
 
+    from corral.cli.vuln_cmd import vuln_app
+
+    app.add_typer(vuln_app, name="vuln")
+
 
 _register()
 
