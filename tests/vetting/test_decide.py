@@ -59,3 +59,30 @@ def test_suppressing_every_blocking_finding_lets_it_load(bad):
     ]
     policy = AdminPolicy.from_dict({"vetting": {"suppressions": entries}})
     check_plugin(bad, manifest, policy, "professional")
+
+
+def test_results_are_cached_by_digest_and_policy_still_applies(tmp_path):
+    from corral.vetting import VettingCache, vet_plugin
+
+    plugin = tmp_path / "p"
+    plugin.mkdir()
+    (plugin / "plugin.yaml").write_text("name: p\nversion: 1.0.0\nentry: tool\n")
+    (plugin / "tool.py").write_text("import pickle\npickle.loads(b'')\n")
+    manifest = load_manifest(plugin)
+    cache = VettingCache(tmp_path / "corral.db")
+    first = vet_plugin(plugin, manifest, default_policy(), "community", digest="d1", cache=cache)
+    # Same digest means same bytes: the cached verdict is used, not the edited file.
+    (plugin / "tool.py").write_text("x = 1\n")
+    again = vet_plugin(plugin, manifest, default_policy(), "community", digest="d1", cache=cache)
+    assert [f.rule for f in again.findings] == [f.rule for f in first.findings] == ["CRL601"]
+    assert again.files == first.files
+    # Suppressions are applied after the cache, on every load.
+    (finding,) = first.findings
+    policy = AdminPolicy.from_dict(
+        {"vetting": {"suppressions": [{"plugin": "p", "rule": "CRL601",
+                                       "fingerprint": finding.fingerprint}]}}
+    )
+    assert vet_plugin(plugin, manifest, policy, "community", digest="d1", cache=cache).findings == ()
+    # Another digest is vetted afresh.
+    assert vet_plugin(plugin, manifest, default_policy(), "community", digest="d2",
+                      cache=cache).findings == ()

@@ -6,6 +6,7 @@ host-side policy decides what blocks loading (``decide``). In-source
 ``# nosec`` / ``# noqa`` comments change nothing: the author is not trusted.
 """
 
+from corral.vetting.cache import VettingCache
 from corral.vetting.decide import Recorder, check_plugin, vet_plugin
 from corral.vetting.files import vet_file, vet_source, vet_tree
 from corral.vetting.finding import Finding
@@ -22,6 +23,7 @@ __all__ = [
     "Report",
     "Rule",
     "RuleSet",
+    "VettingCache",
     "check_plugin",
     "to_json",
     "to_sarif",

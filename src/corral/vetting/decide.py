@@ -17,6 +17,7 @@ from corral.errors import ManifestError, VettingError
 from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import find_manifest
 from corral.policy import AdminPolicy, Manifest
+from corral.vetting.cache import VettingCache, ruleset_id
 from corral.vetting.files import plugin_files, vet_file
 from corral.vetting.finding import Finding
 from corral.vetting.report import Report
@@ -38,21 +39,33 @@ def vet_plugin(
     extra: tuple[Finding, ...] = (),
     rules: RuleSet | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    cache: VettingCache | None = None,
 ) -> Report:
     """Vet every file under ``root`` against ``manifest``'s declared permissions.
 
     ``tier`` is accepted so the signature is the one the load path calls; the
     tier only matters to ``Report.blocking``. ``extra`` carries findings from
-    other tools (bandit) so they are suppressed and cross-checked alike.
+    other tools (bandit) so they are suppressed and cross-checked alike. With
+    a ``cache`` and the store ``digest`` of the bytes under ``root``, a
+    package vetted before by the same rules costs one lookup.
     """
     del tier
     base = Path(root)
-    findings: list[Finding] = []
-    files = 0
-    for path, rel in plugin_files(base):
-        files += 1
-        findings.extend(vet_file(path, rel, rules=rules, limits=limits))
-    findings.extend(extra)
+    cached = None
+    # The cache only knows the built-in rules; a custom rule set is always run.
+    key = ruleset_id(limits) if cache is not None and digest and rules is None else ""
+    if key and cache is not None:
+        cached = cache.get(digest, key)
+    if cached is not None:
+        findings, files = cached
+    else:
+        findings, files = [], 0
+        for path, rel in plugin_files(base):
+            files += 1
+            findings.extend(vet_file(path, rel, rules=rules, limits=limits))
+        if key and cache is not None:
+            cache.put(digest, key, findings, files)
+    findings = [*findings, *extra]
     try:
         manifest_file = find_manifest(base).name
     except ManifestError:
@@ -91,9 +104,10 @@ def check_plugin(
     digest: str = "",
     record: Recorder | None = None,
     rules: RuleSet | None = None,
+    cache: VettingCache | None = None,
 ) -> Report:
     """Vet, record each finding, and raise ``VettingError`` if anything blocks."""
-    report = vet_plugin(root, manifest, policy, tier, digest=digest, rules=rules)
+    report = vet_plugin(root, manifest, policy, tier, digest=digest, rules=rules, cache=cache)
     blocking = report.blocking(policy, tier)
     if record is not None:
         blocked = set(blocking)

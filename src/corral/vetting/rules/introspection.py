@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from corral.vetting.rules.base import Context, Rule, literal_str
+from corral.vetting.rules.base import Context, Rule
 
 _ATTRS = frozenset(
     {
@@ -43,17 +43,18 @@ class IntrospectionEscape(Rule):
     severity = "high"
     summary = "walks interpreter internals (__subclasses__, __globals__, frames)"
     attributes = _ATTRS
-    calls = _CALLS | {"builtins.getattr"}
+    calls = _CALLS
+    constants = True
 
     def on_attribute(self, ctx: Context, node: ast.Attribute | ast.Name, attr: str) -> None:
         ctx.report(self, node, f"uses {attr}: reaches interpreter internals")
 
+    def on_constant(self, ctx: Context, node: ast.Constant, value: str) -> None:
+        # getattr(f, "__globals__"), vars(x)["__builtins__"]: the name spelled as data
+        if value in _ATTRS:
+            ctx.report(self, node, f"names {value!r}: reaches interpreter internals")
+
     def on_call(self, ctx: Context, node: ast.Call, qual: str | None) -> None:
-        if qual == "builtins.getattr":
-            name = literal_str(node.args[1]) if len(node.args) > 1 else None
-            if name in _ATTRS:
-                ctx.report(self, node, f"getattr(..., {name!r}): reaches interpreter internals")
-            return
         ctx.report(
             self, node, f"calls {qual}(): reaches other code's frames or objects", severity="medium"
         )
