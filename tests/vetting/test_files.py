@@ -1,6 +1,9 @@
 """Files that cannot be vetted are findings, never crashes and never skipped."""
 
 import os
+import time
+
+import pytest
 
 from corral.limits import Limits
 from corral.vetting import vet_source, vet_tree
@@ -50,3 +53,20 @@ def test_pathologically_nested_code_is_a_finding_not_a_crash():
     source = "x = " + "(" * 150 + "1" + ")" * 150 + "\ny = " + "-" * 5000 + "1\n"
     found = vet_source(source, "deep.py")
     assert all(f.rule == "CRL001" for f in found)
+
+
+def test_nesting_python_compiles_but_the_walk_cannot_follow_is_critical_and_keeps_findings():
+    # An evasion: bury the rest of the file under nesting the walker cannot descend.
+    source = "import os\nos.system('x')\ny = " + "-" * 1500 + "1\n"
+    compile(source, "deep.py", "exec")  # the interpreter would run it
+    found = {(f.rule, f.severity) for f in vet_source(source, "deep.py")}
+    assert found == {("CRL001", "critical"), ("CRL202", "high")}
+
+
+@pytest.mark.timeout(10)
+def test_a_hostile_literal_cannot_make_the_rules_backtrack():
+    # a long almost-hex string that fails at its last character
+    started = time.perf_counter()
+    vet_source('x = "' + "a" * 5000 + 'z"\n')
+    vet_source('x = "' + "\\x41" * 5000 + 'z"\n')
+    assert time.perf_counter() - started < 1.0

@@ -11,6 +11,7 @@ import ast
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from corral.limits import DEFAULT_LIMITS, Limits
@@ -66,10 +67,14 @@ def vet_source(
         ]
     except (ValueError, RecursionError, MemoryError) as exc:
         return [whole_file(Unparsable, path, f"does not parse: {type(exc).__name__}")]
+    walker = Walker(path, rules or default_rules())
     try:
-        return Walker(path, rules or default_rules()).run(tree)
+        return walker.run(tree)
     except RecursionError:
-        return [whole_file(Unparsable, path, "does not parse: nested too deeply to vet")]
+        # Python compiles deeper nesting than this walk can follow, so the rest
+        # of the file went unseen: exactly what an evasion would look like.
+        found = whole_file(Unparsable, path, "nested too deeply to vet: the rest went unseen")
+        return [replace(found, severity="critical"), *walker.findings]
 
 
 def _read(path: Path, limit: int) -> bytes | None:

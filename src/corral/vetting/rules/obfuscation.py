@@ -39,7 +39,8 @@ DECODERS = frozenset(
 _RUNNERS = frozenset({"builtins.eval", "builtins.exec", "builtins.compile"})
 _ENCODED_MIN = 200
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-\r\n]+={0,2}")
-_HEX = re.compile(r"(?:\\x)?[0-9a-fA-F]+(?:(?:\\x)?[0-9a-fA-F]+)*")
+# Linear on purpose: no nested quantifiers, since the literal is the attacker's.
+_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2})+|[0-9a-fA-F]+")
 _CHR_MIN = 4
 
 
