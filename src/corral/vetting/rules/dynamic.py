@@ -20,8 +20,21 @@ class DynamicCode(Rule):
     severity = "high"
     summary = "runs code built at run time (eval, exec, compile)"
     calls = frozenset({"builtins.eval", "builtins.exec", "builtins.compile"})
+    _builders = frozenset(
+        {
+            "types.FunctionType",
+            "types.CodeType",
+            "code.interact",
+            "code.InteractiveConsole",
+            "code.InteractiveInterpreter",
+        }
+    )
+    calls = calls | _builders
 
     def on_call(self, ctx: Context, node: ast.Call, qual: str | None) -> None:
+        if qual in self._builders:
+            ctx.report(self, node, f"calls {qual}(): builds or runs code objects at run time")
+            return
         literal = bool(node.args) and literal_str(node.args[0]) is not None
         ctx.report(
             self,

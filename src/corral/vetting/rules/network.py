@@ -12,6 +12,8 @@ _HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "requ
 _CLIENTS = frozenset(
     {
         "socket.socket",
+        "_socket.socket",
+        "ssl.create_connection",
         "socket.create_connection",
         "socket.fromfd",
         "urllib.request.urlopen",
