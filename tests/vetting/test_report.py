@@ -110,3 +110,13 @@ def test_vet_plugin_reads_the_tree_and_names_the_manifest_file(bad):
     assert "uses os.system at process.py:14 but plugin.yaml grants no subprocess:execute" in undeclared
     # declared in the fixture's manifest: file:write=$WORK/** covers deletion
     assert not any(f.needs == "file:delete" for f in r.undeclared)
+
+
+def test_a_literal_url_needs_its_own_host_and_port():
+    code = "import urllib.request\nurllib.request.urlopen('https://exfil.example.net/drop')\n"
+    r = report(code, "network:connect=api.example.com:443")
+    (finding,) = r.undeclared
+    assert r.explain_undeclared(finding).endswith(
+        "grants no network:connect=exfil.example.net:443"
+    )
+    assert report(code, "network:connect=exfil.example.net:443").undeclared == ()

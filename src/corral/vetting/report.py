@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from corral.policy import AdminPolicy, Permission
+from corral.policy import AdminPolicy, Permission, PermissionSyntaxError
 from corral.vetting.finding import CONFIDENCES, SEVERITIES, Finding
 
 
 def declares(permissions: Iterable[Permission], needs: str) -> bool:
     """Whether a declared permission covers ``needs`` (unscoped: any scope of that action)."""
-    want = Permission.parse(needs)
+    try:
+        want = Permission.parse(needs)
+    except PermissionSyntaxError:  # a needs no permission can spell: nothing declares it
+        return False
     for p in permissions:
         if want.scope is None:
             if p.domain == want.domain and p.grants(want.action):

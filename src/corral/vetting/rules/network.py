@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
+from corral.policy import Permission, PermissionSyntaxError
 from corral.vetting.rules.base import Context, Rule
 
 _HTTP_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")
@@ -62,6 +64,8 @@ _SERVERS = frozenset(
 )
 _URL = re.compile(r"(?i)\b(?:https?|ftps?|wss?|gopher|sftp|ssh)://[^\s'\"<>]+")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 990, "ssh": 22,
+          "sftp": 22, "gopher": 70}
 
 
 class NetworkClient(Rule):
@@ -116,7 +120,28 @@ class HardcodedAddress(Rule):
             return
         match = _URL.search(value)
         if match:
-            ctx.report(self, node, f"hard-coded URL {match.group(0)[:80]!r}")
+            url = match.group(0)
+            ctx.report(self, node, f"hard-coded URL {url[:80]!r}", needs=needs_for(url))
+
+
+def needs_for(url: str) -> str:
+    """``network:connect=host:port`` for a literal URL, or unscoped when it will not parse.
+
+    Scoped, so the cross-check can say that a URL to some other host is not
+    covered by the one host the manifest declares.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or _PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return "network:connect"
+    if not host or port is None or "{" in host:
+        return "network:connect"
+    spelled = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return str(Permission("network", "connect", spelled))
+    except PermissionSyntaxError:
+        return "network:connect"
 
 
 def _is_ipv6(text: str) -> bool:
