@@ -86,3 +86,14 @@ def test_results_are_cached_by_digest_and_policy_still_applies(tmp_path):
     # Another digest is vetted afresh.
     assert vet_plugin(plugin, manifest, default_policy(), "community", digest="d2",
                       cache=cache).findings == ()
+
+
+def test_seed_003s_malicious_fixture_is_refused_before_it_runs():
+    from tests.vetting.conftest import PLUGINS
+
+    malicious = PLUGINS / "fixtures" / "malicious_plugin"
+    with pytest.raises(VettingError) as info:
+        check_plugin(malicious, load_manifest(malicious), default_policy(), "community")
+    assert "uses os.system at attacks.py:184 but plugin.yaml grants no subprocess:execute" in str(
+        info.value
+    )
