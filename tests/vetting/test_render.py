@@ -62,3 +62,16 @@ def test_text_has_one_line_per_finding_and_a_summary(bad):
     lines = text_lines(report, blocking)
     assert lines[-1].startswith("vetting-bad 1.0.0: 11 file(s)")
     assert any("BLOCKS" in line for line in lines)
+
+
+def test_hostile_file_names_reach_the_terminal_and_sarif_harmlessly(tmp_path):
+    from corral.vetting import Report, vet_tree
+
+    (tmp_path / "x\x1b[2Jy [red]z.py").write_text("eval('1')\n")
+    report = Report.build("p", "1.0.0", vet_tree(tmp_path), ())
+    line = text_lines(report)[0]
+    assert "\x1b" not in line and "\\x1b[2Jy \\[red]z.py:1:1" in line
+    uri = to_sarif(report)["runs"][0]["results"][0]["locations"][0]["physicalLocation"][
+        "artifactLocation"
+    ]["uri"]
+    assert uri == "x%1B%5B2Jy%20%5Bred%5Dz.py"

@@ -43,14 +43,17 @@ def run_bandit(root: str | Path, *, timeout: float = 300.0) -> list[Finding]:
     if command is None:
         raise BanditUnavailable("bandit is not installed (pip install bandit)")
     base = Path(root).resolve()
-    proc = subprocess.run(
-        [*command, "-q", "-r", "-f", "json", "--ignore-nosec", "."],
-        cwd=base,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [*command, "-q", "-r", "-f", "json", "--ignore-nosec", "."],
+            cwd=base,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BanditUnavailable(f"bandit did not finish within {timeout:g} s") from None
     try:
         data = json.loads(proc.stdout)
     except json.JSONDecodeError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from corral.vetting.finding import Finding
 from corral.vetting.report import Report
@@ -48,9 +49,19 @@ def to_json(report: Report, blocking: list[Finding] | None = None) -> dict[str, 
     }
 
 
+def _printable(text: str) -> str:
+    """File names and messages come from the plugin: no terminal control characters."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def text_lines(report: Report, blocking: list[Finding] | None = None) -> list[str]:
     """Rich-markup lines: one per finding, then a summary."""
-    from rich.markup import escape
+    from rich.markup import escape as markup
+
+    def escape(text: str) -> str:
+        return markup(_printable(text))
 
     blocked = set(blocking or ())
     undeclared = set(report.undeclared)
@@ -117,7 +128,10 @@ def to_sarif(report: Report, blocking: list[Finding] | None = None) -> dict[str,
                     "locations": [
                         {
                             "physicalLocation": {
-                                "artifactLocation": {"uri": f.path, "uriBaseId": "PLUGINROOT"},
+                                "artifactLocation": {
+                                    "uri": quote(f.path),
+                                    "uriBaseId": "PLUGINROOT",
+                                },
                                 "region": {"startLine": f.line, "startColumn": f.col},
                             }
                         }
