@@ -120,3 +120,11 @@ def test_a_literal_url_needs_its_own_host_and_port():
         "grants no network:connect=exfil.example.net:443"
     )
     assert report(code, "network:connect=exfil.example.net:443").undeclared == ()
+
+
+def test_declaring_full_network_covers_every_connection():
+    code = "import socket\nsocket.create_connection(('203.0.113.1', 25))\n"
+    findings = vet_source(code, "tool.py")
+    assert Report.build("tool", "1.0.0", findings, (), network="full").undeclared == ()
+    internal = Report.build("tool", "1.0.0", findings, (), network="internal")
+    assert {f.rule for f in internal.undeclared} == {"CRL401", "CRL403"}

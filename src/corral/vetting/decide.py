@@ -75,6 +75,7 @@ def vet_plugin(
         manifest.version,
         findings,
         manifest.permissions,
+        network=manifest.network,
         policy=policy,
         digest=digest,
         manifest_file=manifest_file,

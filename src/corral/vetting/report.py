@@ -16,12 +16,18 @@ from corral.policy import AdminPolicy, Permission, PermissionSyntaxError
 from corral.vetting.finding import CONFIDENCES, SEVERITIES, Finding
 
 
-def declares(permissions: Iterable[Permission], needs: str) -> bool:
-    """Whether a declared permission covers ``needs`` (unscoped: any scope of that action)."""
+def declares(permissions: Iterable[Permission], needs: str, network: str | None = None) -> bool:
+    """Whether a declared permission covers ``needs`` (unscoped: any scope of that action).
+
+    A manifest that declares ``network: full`` asks for every connection, so
+    no ``network:*`` line is needed on top of it.
+    """
     try:
         want = Permission.parse(needs)
     except PermissionSyntaxError:  # a needs no permission can spell: nothing declares it
         return False
+    if want.domain == "network" and network == "full":
+        return True
     for p in permissions:
         if want.scope is None:
             if p.domain == want.domain and p.grants(want.action):
@@ -53,13 +59,17 @@ class Report:
         findings: Iterable[Finding],
         declared: Iterable[Permission],
         *,
+        network: str | None = None,
         policy: AdminPolicy | None = None,
         digest: str = "",
         manifest_file: str = "plugin.yaml",
         files: int = 0,
         notes: tuple[str, ...] = (),
     ) -> Report:
-        """Apply ``policy``'s suppressions and cross-check ``needs`` against ``declared``."""
+        """Apply ``policy``'s suppressions and cross-check ``needs`` against ``declared``.
+
+        ``network`` is the manifest's declared network level, if any.
+        """
         permissions = tuple(declared)
         kept: list[Finding] = []
         suppressed: list[Finding] = []
@@ -70,7 +80,9 @@ class Report:
                 suppressed.append(f)
             else:
                 kept.append(f)
-        undeclared = tuple(f for f in kept if f.needs and not declares(permissions, f.needs))
+        undeclared = tuple(
+            f for f in kept if f.needs and not declares(permissions, f.needs, network)
+        )
         return cls(
             plugin=plugin,
             version=version,
