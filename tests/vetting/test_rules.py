@@ -84,3 +84,8 @@ def test_severity_and_needed_permission_are_on_each_finding():
         "env:read=API_TOKEN",
     )
     assert finding.where == "t.py:2:1"
+
+
+def test_escape_primitives_are_high_and_ordinary_metaprogramming_medium():
+    found = vet_source("def f(g, cls):\n    g.__globals__\n    cls.__mro__\n    g.__code__\n")
+    assert [(f.line, f.severity) for f in found] == [(2, "high"), (3, "medium"), (4, "medium")]

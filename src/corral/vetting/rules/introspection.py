@@ -29,6 +29,10 @@ _ATTRS = frozenset(
         "tb_frame",
     }
 )
+# Read by ordinary metaprogramming too (typing, dataclass helpers): flagged, but medium.
+_COMMON = frozenset(
+    {"__code__", "__closure__", "__bases__", "__mro__", "f_code", "gi_code", "cr_code", "ag_code"}
+)
 _CALLS = frozenset(
     {"sys._getframe", "inspect.currentframe", "inspect.stack", "gc.get_objects", "gc.get_referrers"}
 )
@@ -47,12 +51,22 @@ class IntrospectionEscape(Rule):
     constants = True
 
     def on_attribute(self, ctx: Context, node: ast.Attribute | ast.Name, attr: str) -> None:
-        ctx.report(self, node, f"uses {attr}: reaches interpreter internals")
+        ctx.report(
+            self,
+            node,
+            f"uses {attr}: reaches interpreter internals",
+            severity="medium" if attr in _COMMON else None,
+        )
 
     def on_constant(self, ctx: Context, node: ast.Constant, value: str) -> None:
         # getattr(f, "__globals__"), vars(x)["__builtins__"]: the name spelled as data
         if value in _ATTRS:
-            ctx.report(self, node, f"names {value!r}: reaches interpreter internals")
+            ctx.report(
+                self,
+                node,
+                f"names {value!r}: reaches interpreter internals",
+                severity="medium" if value in _COMMON else None,
+            )
 
     def on_call(self, ctx: Context, node: ast.Call, qual: str | None) -> None:
         ctx.report(
