@@ -89,3 +89,22 @@ def test_severity_and_needed_permission_are_on_each_finding():
 def test_escape_primitives_are_high_and_ordinary_metaprogramming_medium():
     found = vet_source("def f(g, cls):\n    g.__globals__\n    cls.__mro__\n    g.__code__\n")
     assert [(f.line, f.severity) for f in found] == [(2, "high"), (3, "medium"), (4, "medium")]
+
+
+def test_a_parameter_hides_a_builtin_or_module_only_inside_its_function():
+    source = (
+        "import os\n"
+        "def run(compile, os):\n    compile('x')\n    os.system('y')\n"
+        "f = lambda eval: eval('z')\n"
+        "def later(x=eval('d')):\n    os.system('w')\n"
+    )
+    assert [(f.line, f.rule) for f in vet_source(source)] == [(6, "CRL101"), (7, "CRL202")]
+
+
+def test_code_in_decorators_defaults_and_annotations_is_vetted():
+    source = (
+        "@exec('a')\n"
+        "def f(x: eval('b') = eval('c'), *a: exec('d'), k=exec('e')) -> compile('f', '', 'eval'):\n"
+        "    pass\n"
+    )
+    assert [f.line for f in vet_source(source)] == [1, 2, 2, 2, 2, 2]

@@ -22,6 +22,14 @@ class Symbols:
         self._names: dict[str, str] = {}
         self._shadowed: set[str] = set()
         self._stars: list[str] = []
+        self._params: list[frozenset[str]] = []
+
+    def enter(self, params: frozenset[str]) -> None:
+        """A function body begins: its parameters hide module names while it lasts."""
+        self._params.append(params)
+
+    def leave(self) -> None:
+        self._params.pop()
 
     def bind_import(self, node: ast.Import | ast.ImportFrom) -> list[str]:
         """Record an import statement; returns the modules it imports."""
@@ -76,6 +84,9 @@ class Symbols:
         return None
 
     def name(self, name: str) -> str | None:
+        for params in self._params:
+            if name in params:
+                return None
         found = self._names.get(name)
         if found is not None:
             return found

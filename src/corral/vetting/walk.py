@@ -152,11 +152,34 @@ class Walker:
         self.symbols.shadow(node.name)
         self._scope.append(node.name)
         self._taint.append(set())
+        if isinstance(node, ast.ClassDef):
+            params: frozenset[str] = frozenset()
+        else:
+            # decorators, defaults and annotations run at def time, outside the body
+            for outer in _outside(node):
+                self._visit(outer)
+            params = _params(node.args)
+        self.symbols.enter(params)
         try:
-            self._children(node)
+            if isinstance(node, ast.ClassDef):
+                self._children(node)
+            else:
+                for stmt in node.body:
+                    self._visit(stmt)
         finally:
+            self.symbols.leave()
             self._scope.pop()
             self._taint.pop()
+
+    def _lambda(self, node: ast.Lambda) -> None:
+        for outer in (*node.args.defaults, *node.args.kw_defaults):
+            if outer is not None:
+                self._visit(outer)
+        self.symbols.enter(_params(node.args))
+        try:
+            self._visit(node.body)
+        finally:
+            self.symbols.leave()
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> None:
         modules = self.symbols.bind_import(node)
@@ -255,6 +278,24 @@ class Walker:
                 self._visit(side)
 
 
+def _outside(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """The parts of a def evaluated when it is defined, in the enclosing scope."""
+    args = node.args
+    every = (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+    found = [*node.decorator_list, *args.defaults]
+    found += [d for d in args.kw_defaults if d is not None]
+    found += [a.annotation for a in every if a is not None and a.annotation is not None]
+    if node.returns is not None:
+        found.append(node.returns)
+    return found
+
+
+def _params(args: ast.arguments) -> frozenset[str]:
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    return frozenset(names)
+
+
 _FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
@@ -287,6 +328,7 @@ _HANDLERS: dict[type[ast.AST], Callable[[Walker, Any], None]] = {
     ast.FunctionDef: Walker._scoped,
     ast.AsyncFunctionDef: Walker._scoped,
     ast.ClassDef: Walker._scoped,
+    ast.Lambda: Walker._lambda,
     ast.Import: Walker._import,
     ast.ImportFrom: Walker._import,
     ast.Call: Walker._call,
