@@ -39,6 +39,12 @@ _EXPORTS: dict[str, str] = {
     "ProtocolError": "corral.errors",
     # bounds
     "Limits": "corral.limits",
+    # vetting
+    "Finding": "corral.vetting",
+    "vet_plugin": "corral.vetting",
+    "check_plugin": "corral.vetting",
+    "VulnStore": "corral.vetting.vulns",
+    "vuln_gate": "corral.vetting.vulns",
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",

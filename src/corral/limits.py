@@ -49,6 +49,7 @@ class Limits:
     host_call_rate: float = 100.0
     host_call_burst: int = 200
     host_call_runaways: int = 8
+    vet_file_bytes: int = 1024 * 1024
 
 
 DEFAULT_LIMITS = Limits()

@@ -82,3 +82,47 @@ def test_mistakes_are_listed_with_their_field(data, issue):
 
 def test_an_empty_document_is_the_default_policy():
     assert AdminPolicy.from_dict(None) == default_policy()
+
+
+def test_vetting_defaults_block_high_for_community_and_critical_above():
+    vetting = default_policy().vetting
+    assert vetting.blocks("community") == ("high", "critical")
+    assert vetting.blocks("professional") == ("critical",)
+    assert vetting.blocks("enterprise") == ("critical",)
+    assert vetting.blocks("unknown") == ("high", "critical")
+    assert default_policy().vulnerabilities.max_score == 50
+
+
+def test_vetting_block_merges_per_tier_and_suppressions_are_keyed():
+    policy = AdminPolicy.from_dict(
+        {
+            "vetting": {
+                "block": {"enterprise": []},
+                "suppressions": [
+                    {"plugin": "weather", "rule": "CRL403", "version": "1.2.0", "fingerprint": "ab"}
+                ],
+            },
+            "vulnerabilities": {"max_score": 30},
+        }
+    )
+    assert policy.vetting.blocks("enterprise") == ()
+    assert policy.vetting.blocks("community") == ("high", "critical")
+    assert policy.vetting.suppressed("weather", "1.2.0", "any", "CRL403", "ab")
+    assert not policy.vetting.suppressed("weather", "1.3.0", "any", "CRL403", "ab")
+    assert not policy.vetting.suppressed("weather", "1.2.0", "any", "CRL403", "cd")
+    assert policy.vulnerabilities.max_score == 30
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"vetting": {"block": {"gold": ["high"]}}}, "vetting.block.gold"),
+        ({"vetting": {"block": {"community": ["severe"]}}}, "vetting.block.community[0]"),
+        ({"vetting": {"suppressions": [{"rule": "CRL101"}]}}, "vetting.suppressions[0].plugin"),
+        ({"vulnerabilities": {"max_score": 101}}, "vulnerabilities.max_score"),
+    ],
+)
+def test_vetting_and_vulnerability_mistakes_are_located(data, field):
+    with pytest.raises(PolicyFileError) as info:
+        AdminPolicy.from_dict(data)
+    assert any(f.startswith(field) for f, _ in info.value.issues), info.value.issues

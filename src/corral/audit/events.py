@@ -40,6 +40,10 @@ KINDS = frozenset(
         "admin",
         "signature.verified",
         "signature.failed",
+        "vetting.finding",
+        "vuln.reported",
+        "vuln.resolved",
+        "vuln.gate",
     }
 )
 DECISIONS = frozenset({"allow", "deny", "info"})

@@ -46,6 +46,13 @@ def _register() -> None:
     app.command("sign")(sign)
     app.command("verify")(verify)
     app.add_typer(keyring_app, name="keyring")
+    from corral.cli.vet_cmd import vet
+
+    app.command("vet")(vet)
+
+    from corral.cli.vuln_cmd import vuln_app
+
+    app.add_typer(vuln_app, name="vuln")
 
 
 _register()

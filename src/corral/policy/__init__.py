@@ -4,7 +4,14 @@ No I/O and no clock reads happen here, and nothing else of corral's is
 imported, so every decision is a function of its inputs and testable alone.
 """
 
-from corral.policy.admin import AdminPolicy, PluginRule, default_policy
+from corral.policy.admin import (
+    AdminPolicy,
+    PluginRule,
+    Suppression,
+    VettingPolicy,
+    VulnerabilityPolicy,
+    default_policy,
+)
 from corral.policy.decision import Decision, Request
 from corral.policy.errors import PermissionSyntaxError, PolicyFileError
 from corral.policy.grant import Grant
@@ -28,7 +35,10 @@ __all__ = [
     "PolicyFileError",
     "Request",
     "ResourceLimits",
+    "Suppression",
     "TierSpec",
+    "VettingPolicy",
+    "VulnerabilityPolicy",
     "default_policy",
     "grant",
 ]

@@ -11,13 +11,19 @@ permission they cover stands even where its tier would cut it. They never add
 a permission the plugin did not declare, so the grant stays a subset of what
 the author asked for. ``revoke`` entries drop what they cover and deny the
 rest, like a ``deny`` for that plugin alone.
+
+The ``vetting`` section says which finding severities block loading in each
+tier and holds the host-side suppressions (the plugin author is not trusted
+to suppress anything in source); ``vulnerabilities`` sets the highest
+vulnerability score a plugin may have and which report severities disable it.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -38,6 +44,89 @@ class PluginRule(BaseModel):
     isolation: Isolation | None = None
 
 
+Severity = Literal["low", "medium", "high", "critical"]
+Confidence = Literal["low", "medium", "high"]
+_RULE_ID = re.compile(r"[A-Z]{1,4}\d{3,4}")
+# A careful default: untrusted community code may not load with a high or
+# critical finding; vouched-for tiers are stopped only by critical ones.
+DEFAULT_BLOCK: dict[TierName, tuple[Severity, ...]] = {
+    "community": ("high", "critical"),
+    "professional": ("critical",),
+    "enterprise": ("critical",),
+}
+
+
+class Suppression(BaseModel):
+    """One host-side suppression: a rule silenced for one plugin, narrowed as far as wanted.
+
+    ``plugin`` and ``rule`` are required so that no entry silences a rule
+    everywhere; ``version``, ``digest`` and ``fingerprint`` default to ``*``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plugin: str
+    rule: str
+    version: str = "*"
+    digest: str = "*"
+    fingerprint: str = "*"
+    reason: str = ""
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if not _RULE_ID.fullmatch(value):
+            raise ValueError(f"{value!r} is not a rule id like CRL101 (or bandit's B602)")
+        return value
+
+    def matches(self, plugin: str, version: str, digest: str, rule: str, fp: str) -> bool:
+        """Whether this entry silences finding ``fp`` of ``rule`` in that plugin build."""
+        return (
+            self.plugin == plugin
+            and self.rule == rule
+            and self.version in ("*", version)
+            and self.digest in ("*", digest)
+            and self.fingerprint in ("*", fp)
+        )
+
+
+class VettingPolicy(BaseModel):
+    """What static vetting findings do to loading, per tier."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block: dict[TierName, tuple[Severity, ...]] = Field(default_factory=lambda: dict(DEFAULT_BLOCK))
+    block_confidence: Confidence = "medium"
+    block_undeclared: tuple[TierName, ...] = ("community", "professional", "enterprise")
+    suppressions: tuple[Suppression, ...] = ()
+
+    @field_validator("block", mode="before")
+    @classmethod
+    def _merge_block(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {**DEFAULT_BLOCK, **value}
+        return value
+
+    def blocks(self, tier: str) -> tuple[str, ...]:
+        """The severities that block loading in ``tier`` (community's for an unknown tier)."""
+        for name, severities in self.block.items():
+            if name == tier:
+                return severities
+        return self.block["community"]
+
+    def suppressed(self, plugin: str, version: str, digest: str, rule: str, fp: str) -> bool:
+        return any(s.matches(plugin, version, digest, rule, fp) for s in self.suppressions)
+
+
+class VulnerabilityPolicy(BaseModel):
+    """Seed 001's vulnerability management: the score ceiling and automatic disabling."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_score: int = Field(default=50, ge=0, le=100)
+    disable_on: tuple[Severity, ...] = ("critical",)
+
+
 class AdminPolicy(BaseModel):
     """Tiers, global denies, per-plugin rules and seed 004's command and path rules."""
 
@@ -49,6 +138,8 @@ class AdminPolicy(BaseModel):
     blocked_commands: tuple[str, ...] = ()
     allowed_extensions: tuple[str, ...] = ()
     blocked_paths: tuple[str, ...] = ()
+    vetting: VettingPolicy = Field(default_factory=VettingPolicy)
+    vulnerabilities: VulnerabilityPolicy = Field(default_factory=VulnerabilityPolicy)
 
     @model_validator(mode="before")
     @classmethod
