@@ -32,6 +32,7 @@ KINDS = frozenset(
         "worker.crashed",
         "worker.killed",
         "hostcall",
+        "network.connect",
         "unsafe",
         "state",
         "admin",

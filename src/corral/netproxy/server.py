@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from corral.netproxy import http, socks5
-from corral.netproxy.door import Door, Record
+from corral.netproxy.door import Door, NetUsage, Record
 from corral.netproxy.relay import splice
 from corral.netproxy.resolve import Grantish, Resolver, Verdict, decide, system_resolver
 
@@ -86,6 +86,12 @@ class NetProxy:
                 door = Door(plugin, grant, max_connections=max_connections, resolver=self._resolver)
                 self._doors[plugin] = door
             return door
+
+    def usage(self, plugin: str) -> NetUsage | None:
+        """The counters of ``plugin``'s door, or None when it never had one."""
+        with self._lock:
+            door = self._doors.get(plugin)
+        return door.usage() if door is not None else None
 
     def dispenser(self, door: Door) -> socket.socket:
         """A new dispenser for one worker of ``door``'s plugin: the end to hand into the pen."""

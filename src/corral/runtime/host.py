@@ -8,6 +8,7 @@ through here so there is exactly one audit path for all of them.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
 from corral.errors import CorralError, PermissionDenied, PluginError, SandboxUnavailable
 from corral.manifest import load_manifest, load_policy
+from corral.netproxy import NetProxy, NetUsage
 from corral.policy import AdminPolicy, Grant, grant
 from corral.policy.plan import LAYERS
 from corral.protocol import Call, Event, HostCall, Result
@@ -70,6 +72,7 @@ class Host:
         self.functions = HostFunctions()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
+        self._proxy: NetProxy | None = None
         self._sweep()
 
     def _sweep(self) -> None:
@@ -135,6 +138,9 @@ class Host:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
         self.audit.close()
 
     def __enter__(self) -> Host:
@@ -181,12 +187,16 @@ class Host:
             self._callables[handle.name] = inproc.callables
             return inproc
         cgroup = self._cgroup(handle)
+        dispenser = None
         try:
             spec = self._spec(handle, cgroup.name if cgroup else "")
             if self._zygote is None or not self._zygote.alive:
                 self._zygote = ZygoteClient()
-            spawned = self._zygote.spawn(spec)
+            dispenser = self._dispenser(handle)
+            spawned = self._zygote.spawn(spec, network=dispenser)
         except BaseException:
+            if dispenser is not None:
+                dispenser.close()
             if cgroup is not None:
                 cgroup.destroy()
             raise
@@ -206,8 +216,27 @@ class Host:
             "info",
             worker=str(worker.pid),
             layers_off=sorted(spec["plan"]["disabled_layers"]),
+            network=handle.grant.network,
         )
         return worker
+
+    def _dispenser(self, handle: PluginHandle) -> socket.socket | None:
+        """A restricted worker's way to the filtering proxy (the proxy starts on first use)."""
+        if handle.grant.network != "restricted":
+            return None
+        with self._lock:
+            if self._proxy is None:
+                self._proxy = NetProxy(self.record)
+            proxy = self._proxy
+        door = proxy.door(
+            handle.name, handle.grant, max_connections=handle.grant.limits.max_connections
+        )
+        return proxy.dispenser(door)
+
+    def network_usage(self, plugin: str) -> NetUsage | None:
+        """Connections and bytes a restricted plugin moved through the proxy (None: never)."""
+        proxy = self._proxy
+        return proxy.usage(plugin) if proxy is not None else None
 
     def _cgroup(self, handle: PluginHandle) -> CgroupSet | None:
         """A fresh cgroup set for one worker where this host can create them, else None.
@@ -321,11 +350,17 @@ class Host:
         self.record("plugin.unloaded", handle.name, "info")
 
     def _check_network(self, granted: Grant) -> None:
-        if granted.network == "restricted":
+        """Restricted networking stands on the pen's empty namespace: without it, refuse.
+
+        The proxy is the only way out only where the pen has no route of its
+        own; with the network namespace off the forwarder would also sit on
+        the host's loopback, shared with every other pen.
+        """
+        if granted.network == "restricted" and "netns" in self._disabled_layers():
             raise SandboxUnavailable(
-                "netproxy",
-                f"plugin {granted.plugin!r} needs restricted networking (network:connect grants), "
-                "which needs corral's filtering proxy; it is not available in this version",
+                "netns",
+                f"plugin {granted.plugin!r} has network level restricted, which needs the pen's "
+                "own network namespace (isolation='kernel' with the netns layer on)",
             )
 
 
