@@ -48,6 +48,7 @@ class Forwarder:
         self._server.bind(("127.0.0.1", port))
         self._server.listen(64)
         self._server.setblocking(False)
+        self.port: int = self._server.getsockname()[1]
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._server, selectors.EVENT_READ, None)
         self._thread = threading.Thread(target=self._run, name="corral-netforward", daemon=True)
