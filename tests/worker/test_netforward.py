@@ -11,10 +11,10 @@ import socket
 import threading
 
 import pytest
+from tests.netproxy.conftest import Events, grant, recv_all, recv_exactly, socks_connect
 
 from corral.netproxy import NetProxy, mapping_resolver
 from corral.worker._netforward import Forwarder
-from tests.netproxy.conftest import Events, grant, recv_all, recv_exactly, socks_connect
 
 BIG = 3 * 1024 * 1024 + 17
 
