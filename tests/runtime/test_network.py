@@ -12,6 +12,7 @@ guard-off test below) the effects must not change: the proxy is the barrier.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -25,6 +26,7 @@ from tests.conftest import SABOTAGE
 pytestmark = pytest.mark.pen
 GUARD = SABOTAGE in (frozenset(), frozenset({"guard"}))
 GET = "GET /{} HTTP/1.0\r\nHost: x\r\n\r\n"
+LISTEN_PORT = 4567  # declared in the fixture's manifest; each pen has its own loopback
 
 
 @pytest.fixture
@@ -42,10 +44,11 @@ def servers():
         server.close()
 
 
-def _policy(servers):
+def _policy(servers, *extra):
     """The admin lets this one plugin keep its CIDR grant (community would drop it)."""
     cidr = f"network:connect=127.0.0.0/31:{servers['far'].port}"
-    return AdminPolicy.model_validate({"plugins": {"restricted-network": {"grant": [cidr]}}})
+    rule = {"grant": [cidr, *extra]}
+    return AdminPolicy.model_validate({"plugins": {"restricted-network": rule}})
 
 
 def _copy(plugin_copy, servers):
@@ -210,6 +213,29 @@ def test_the_connection_limit_holds(net, servers, audit):
     refused = _proxy_events(audit, "deny")
     assert refused and "limit" in refused[0].details["reason"]
     assert net.call("raw", "127.0.0.1", web.port, GET.format("after")).endswith("hello /after")
+
+
+# --- inbound ------------------------------------------------------------------------------
+
+
+def test_deny_listening_without_a_grant(net, audit):
+    """The manifest asks for network:listen; community drops it, so bind is refused."""
+    with pytest.raises(corral.CorralError) as info:
+        net.call("listen_roundtrip", LISTEN_PORT)
+    if GUARD:
+        assert info.value.permission == f"network:listen=127.0.0.1:{LISTEN_PORT}"
+        assert _guard_denied(audit, f"network:listen=127.0.0.1:{LISTEN_PORT}")
+
+
+def test_allow_listening_on_the_pens_own_loopback_when_granted(home, audit, plugin_copy, servers):
+    listen = f"network:listen=127.0.0.1:{LISTEN_PORT}"
+    policy = _policy(servers, listen)
+    with corral.Host(home=home, audit=audit, policy=policy, unsafe_disable_layers=SABOTAGE) as h:
+        net = h.load(_copy(plugin_copy, servers))
+        assert listen in [str(p) for p in net.grant.permissions]
+        assert net.call("listen_roundtrip", LISTEN_PORT) == "ping"
+        with pytest.raises(OSError):  # the pen's loopback is its own: the host cannot reach it
+            socket.create_connection(("127.0.0.1", LISTEN_PORT), timeout=1).close()
 
 
 # --- the proxy is the barrier, not the guard ------------------------------------------------
