@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",
+    "NetUsage": "corral.netproxy",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

@@ -261,7 +261,10 @@ def test_closing_the_host_leaves_no_proxy_behind(home, audit, plugin_copy, serve
         net = host.load(_copy(plugin_copy, servers))
         net.call("raw", "127.0.0.1", servers["web"].port, GET.format("z"))
         usage = host.network_usage("restricted-network")
-        assert usage is not None and usage.connections == 1 and usage.bytes_in > 0
+        assert isinstance(usage, corral.NetUsage)
+        assert usage.connections == 1 and usage.bytes_in > 0
+    (started,) = audit.query(plugin="restricted-network", kind="worker.started")
+    assert started.details["network"] == "restricted"
     assert not any(t.name == "corral-netproxy" for t in threading.enumerate())
 
 
