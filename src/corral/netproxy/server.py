@@ -247,15 +247,19 @@ class NetProxy:
             self._refused(door, host, port, protocol, reason, verdict=verdict)
             return _Refusal(socks5.NOT_ALLOWED, 429, reason)
         errors = []
-        for address in verdict.addresses:
-            try:
-                streams = await asyncio.wait_for(
-                    asyncio.open_connection(address, port), self._connect_seconds
-                )
-            except (OSError, TimeoutError) as exc:
-                errors.append(f"{address}: {exc or type(exc).__name__}")
-                continue
-            return _Link(verdict, address, *streams)
+        try:
+            for address in verdict.addresses:
+                try:
+                    streams = await asyncio.wait_for(
+                        asyncio.open_connection(address, port), self._connect_seconds
+                    )
+                except (OSError, TimeoutError) as exc:
+                    errors.append(f"{address}: {exc or type(exc).__name__}")
+                    continue
+                return _Link(verdict, address, *streams)
+        except BaseException:  # cancelled (the worker died, the host closes): free the slot
+            door.release()
+            raise
         door.release()
         reason = "upstream unreachable: " + "; ".join(errors)
         self._event(door, "allow", verdict, protocol, address=verdict.address, error=reason)
