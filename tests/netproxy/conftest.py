@@ -47,7 +47,13 @@ class Listener:
         self.open -= 1
 
     def close(self) -> None:
+        """Wake the accept() (close alone does not), then wait for the thread."""
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.server.close()
+        self._thread.join(5)
 
 
 @pytest.fixture

@@ -145,6 +145,10 @@ def test_deny_what_the_grant_does_not_name(net, servers, audit, case):
         assert isinstance(info.value, corral.PermissionDenied)
         assert info.value.permission == f"network:connect={host}:{port}"
         assert _guard_denied(audit, f"network:connect={host}:{port}")
+    else:  # the wrappers still carry it to the proxy, which refuses and records it
+        (event,) = _proxy_events(audit, "deny")
+        assert event.details["permission"] == f"network:connect={host}:{port}"
+        assert event.details["bytes_in"] == event.details["bytes_out"] == 0
 
 
 def test_deny_a_granted_name_that_resolves_to_an_address_not_granted(net, servers, audit):

@@ -25,7 +25,10 @@ def sink():
     server = socket.create_server(("127.0.0.1", 0))
 
     def serve():
-        conn, _ = server.accept()
+        try:
+            conn, _ = server.accept()
+        except OSError:  # woken at teardown: no connection came
+            return
         with conn:
             data = recv_all(conn)
             conn.sendall(data[::-1])
@@ -33,7 +36,9 @@ def sink():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield server.getsockname()[1]
+    server.shutdown(socket.SHUT_RDWR)  # wakes the accept() when no connection came
     server.close()
+    thread.join(5)
 
 
 @pytest.fixture
@@ -48,6 +53,7 @@ def forwarder(events, sink):
     forward = Forwarder(proxy.dispenser(door), 0)
     forward.start()
     yield forward.port
+    forward.close()
     proxy.close()
 
 

@@ -51,18 +51,36 @@ class Forwarder:
         self.port: int = self._server.getsockname()[1]
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._server, selectors.EVENT_READ, None)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "stop")
         self._thread = threading.Thread(target=self._run, name="corral-netforward", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def close(self) -> None:
+        """Stop relaying and close everything (a pen never needs it; its death does it)."""
+        self._wake_w.send(b"x")
+        self._thread.join(5.0)
 
     def _run(self) -> None:
         while True:
             for key, events in self._selector.select():
                 if key.data is None:
                     self._accept()
+                elif key.data == "stop":
+                    self._stop()
+                    return
                 else:
                     self._step(key.data, events)
+
+    def _stop(self) -> None:
+        for key in list(self._selector.get_map().values()):
+            if isinstance(key.data, _End):
+                self._drop(key.data)
+        for sock in (self._server, self._wake_r, self._wake_w, self._dispenser):
+            sock.close()
+        self._selector.close()
 
     def _accept(self) -> None:
         try:
