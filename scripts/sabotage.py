@@ -16,7 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = [
-    "tests/runtime/test_attacks.py", "tests/runtime/test_host.py", "tests/runtime/test_network.py"
+    "tests/runtime/test_attacks.py",
+    "tests/runtime/test_host.py",
+    "tests/runtime/test_network.py",
 ]
 KERNEL_LAYERS = [
     "userns", "mountns", "pidns", "ipcns", "utsns", "netns",

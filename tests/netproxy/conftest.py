@@ -87,7 +87,11 @@ def events():
     return Events()
 
 
-NAMES = {"granted.test": ["127.0.0.1"], "rebound.test": ["127.0.0.1"], "public.test": ["93.184.216.34"]}
+NAMES = {
+    "granted.test": ["127.0.0.1"],
+    "rebound.test": ["127.0.0.1"],
+    "public.test": ["93.184.216.34"],
+}
 
 
 @pytest.fixture
