@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
@@ -228,9 +229,12 @@ class NetProxy:
 
     async def _open(self, door: Door, host: str, port: int, protocol: str) -> _Link | _Refusal:
         """Decide, take a slot, connect to a checked address; or say why not."""
-        verdict = await self._loop.run_in_executor(
-            None, decide, door.grant, host, port, door.resolver
-        )
+        if _literal(host):  # nothing to resolve: no thread needed
+            verdict = decide(door.grant, host, port, door.resolver)
+        else:
+            verdict = await self._loop.run_in_executor(
+                None, decide, door.grant, host, port, door.resolver
+            )
         if not verdict.allowed:
             self._refused(
                 door,
@@ -343,6 +347,14 @@ class NetProxy:
                 layer="netproxy",
                 **details,
             )
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
