@@ -12,6 +12,7 @@ guard-off test below) the effects must not change: the proxy is the barrier.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -260,7 +261,18 @@ def test_without_the_guard_the_proxy_still_refuses(home, audit, plugin_copy, ser
     assert event.details["permission"] == f"network:connect=127.0.0.1:{other.port}"
 
 
+def _fds():
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+        except FileNotFoundError:
+            pass  # the listing's own descriptor
+    return found
+
+
 def test_closing_the_host_leaves_no_proxy_behind(home, audit, plugin_copy, servers):
+    before = _fds()
     with corral.Host(home=home, audit=audit, policy=_policy(servers)) as host:
         net = host.load(_copy(plugin_copy, servers))
         net.call("raw", "127.0.0.1", servers["web"].port, GET.format("z"))
@@ -270,6 +282,7 @@ def test_closing_the_host_leaves_no_proxy_behind(home, audit, plugin_copy, serve
     (started,) = audit.query(plugin="restricted-network", kind="worker.started")
     assert started.details["network"] == "restricted"
     assert not any(t.name == "corral-netproxy" for t in threading.enumerate())
+    assert _fds() <= before  # no dispenser, stream or upstream socket left open
 
 
 def test_deny_restricted_network_without_the_network_namespace(home, audit, plugin_copy, servers):
