@@ -15,7 +15,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/runtime/test_attacks.py", "tests/runtime/test_host.py"]
+TESTS = [
+    "tests/runtime/test_attacks.py",
+    "tests/runtime/test_host.py",
+    "tests/runtime/test_network.py",
+]
 KERNEL_LAYERS = [
     "userns", "mountns", "pidns", "ipcns", "utsns", "netns",
     "rlimits", "cgroups", "landlock", "seccomp",

@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "pack": "corral.trust",
     "sign_package": "corral.trust",
     "HookResult": "corral.runtime",
+    "NetUsage": "corral.netproxy",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

@@ -129,10 +129,13 @@ def test_deny_an_isolation_level_this_host_cannot_give(home):
     assert info.value.layer == "container"
 
 
-def test_deny_restricted_network_without_the_proxy(host, plugin_dir, audit):
-    with pytest.raises(corral.SandboxUnavailable) as info:
-        host.load(plugin_dir("fixtures/restricted_network"))
-    assert info.value.layer == "netproxy"
+def test_deny_restricted_network_without_its_network_namespace(home, plugin_copy, audit):
+    """Process isolation has no netns: the proxy would not be the only way out, so refuse."""
+    ports = {"PORTA": "8080", "PORTB": "8081", "PORTC": "8082"}
+    with corral.Host(home=home, audit=audit, isolation="process") as host:
+        with pytest.raises(corral.SandboxUnavailable) as info:
+            host.load(plugin_copy("fixtures/restricted_network", ports))
+    assert info.value.layer == "netns"
     assert "restricted-network" in str(info.value)
     kinds = [e.kind for e in audit.query(plugin="restricted-network")]
     assert "plugin.refused" in kinds and "worker.started" not in kinds

@@ -36,6 +36,10 @@ def test_probe_reports_every_layer_with_its_requirement():
         "cgroups.v2",
         "limit.memory",
         "limit.processes",
+        "network.none",
+        "network.internal",
+        "network.restricted",
+        "network.full",
     ):
         assert expected in names
     assert all(status.requirement and status.detail for status in probe.probe())
@@ -48,6 +52,18 @@ def test_probe_is_computed_once_per_process():
 def test_probe_finds_this_machines_namespaces_by_trying_them():
     for layer in (*NAMESPACES, "procfs"):
         assert probe.status(layer).available, probe.status(layer)
+
+
+def test_probe_reports_how_each_network_level_is_enforced_here():
+    """Derived from the namespace, Landlock and seccomp probes: the netns carries three levels."""
+    for level in ("none", "internal", "restricted"):
+        status = probe.status(f"network.{level}")
+        assert status.available == probe.status("netns").available
+        assert "netns" in status.requirement
+    restricted = probe.status("network.restricted").detail
+    assert "proxy" in restricted and "47128" in restricted
+    assert "Landlock ABI" in restricted
+    assert probe.status("network.full").available
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the machine's root view")

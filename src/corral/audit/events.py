@@ -35,6 +35,7 @@ KINDS = frozenset(
         "hook.registered",
         "hook.called",
         "plugin.action",
+        "network.connect",
         "unsafe",
         "state",
         "admin",

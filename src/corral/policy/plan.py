@@ -110,5 +110,13 @@ class EnforcementPlan:
         return cls(**values)
 
 
+PEN_PROXY_PORT = 47128
+"""Where a restricted pen's forwarder listens on the pen's own 127.0.0.1.
+
+Fixed, because every pen has its own network namespace: no two pens share
+it, and the plan can name it for Landlock before the worker runs. The
+forwarder relays each connection to the host's filtering proxy.
+"""
+
 PEN_PLUGIN_DIR = "/run/corral/plugin"
 PEN_WORK_DIR = "/run/corral/work"

@@ -6,7 +6,9 @@ Defaults follow seed 003 (memory 500 MB, CPU 80 % of one core, file size
 default call may run), ``processes`` 32 (a pool of subprocesses with room to
 spare; threads count against the pids cgroup, so this is also the thread
 headroom), ``open_files`` 256 (a few sockets, a SQLite database and its
-journal, the interpreter's own), ``disk_mb`` 100 (what community allows).
+journal, the interpreter's own), ``disk_mb`` 100 (what community allows),
+``max_connections`` 16 (seed 004's connection limit: open connections through
+the filtering proxy at once, per plugin; a few parallel HTTP clients).
 
 Asking above a tier ceiling is not an error: the value is clamped and the
 reason recorded, so the same manifest runs under every tier and the plugin
@@ -31,6 +33,7 @@ UNITS = {
     "open_files": "",
     "file_size_mb": "MB",
     "disk_mb": "MB",
+    "max_connections": "",
 }
 
 
@@ -49,6 +52,9 @@ class ResourceLimits(BaseModel):
     open_files: int = Field(default=256, gt=0, le=1_048_576, description="file descriptors")
     file_size_mb: int = Field(default=100, gt=0, le=1_048_576, description="largest file written")
     disk_mb: int = Field(default=100, gt=0, le=16_777_216, description="work dir and private tmp")
+    max_connections: int = Field(
+        default=16, gt=0, le=65_536, description="open network connections (restricted proxy)"
+    )
 
 
 def clamp(

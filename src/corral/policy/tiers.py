@@ -79,11 +79,12 @@ _PROFESSIONAL_ACTIONS = (
 _CEILING_FIELDS = (
     "memory_mb", "cpu_percent", "disk_mb", "call_timeout_seconds", "cpu_seconds",
     "init_timeout_seconds", "hook_timeout_seconds", "processes", "open_files", "file_size_mb",
+    "max_connections",
 )  # fmt: skip
 _CEILINGS = {
-    "community": (256, 25, 100, 30.0, 300, 30.0, 5.0, 32, 256, 100),
-    "professional": (512, 50, 500, 120.0, 1200, 60.0, 10.0, 64, 1024, 500),
-    "enterprise": (2048, 100, 5120, 600.0, 3600, 120.0, 30.0, 256, 4096, 5120),
+    "community": (256, 25, 100, 30.0, 300, 30.0, 5.0, 32, 256, 100, 16),
+    "professional": (512, 50, 500, 120.0, 1200, 60.0, 10.0, 64, 1024, 500, 64),
+    "enterprise": (2048, 100, 5120, 600.0, 3600, 120.0, 30.0, 256, 4096, 5120, 256),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import stat
 import threading
 import time
@@ -29,6 +30,7 @@ from corral.errors import (
 )
 from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import load_policy
+from corral.netproxy import NetProxy, NetUsage
 from corral.policy import AdminPolicy, Grant, grant
 from corral.policy.plan import LAYERS
 from corral.protocol import Call, Event, HostCall, Result
@@ -89,6 +91,7 @@ class Host:
         self.hooks = HookRegistry()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
+        self._proxy: NetProxy | None = None
         self._sweep()
 
     def _sweep(self) -> None:
@@ -260,6 +263,9 @@ class Host:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
         self.audit.close()
 
     def __enter__(self) -> Host:
@@ -307,12 +313,16 @@ class Host:
             self._register_hooks(handle, inproc.hooks)
             return inproc
         cgroup = self._cgroup(handle)
+        dispenser = None
         try:
             spec = self._spec(handle, cgroup.name if cgroup else "")
             if self._zygote is None or not self._zygote.alive:
                 self._zygote = ZygoteClient()
-            spawned = self._zygote.spawn(spec)
+            dispenser = self._dispenser(handle)
+            spawned = self._zygote.spawn(spec, network=dispenser)
         except BaseException:
+            if dispenser is not None:
+                dispenser.close()
             if cgroup is not None:
                 cgroup.destroy()
             raise
@@ -333,8 +343,27 @@ class Host:
             "info",
             worker=str(worker.pid),
             layers_off=sorted(spec["plan"]["disabled_layers"]),
+            network=handle.grant.network,
         )
         return worker
+
+    def _dispenser(self, handle: PluginHandle) -> socket.socket | None:
+        """A restricted worker's way to the filtering proxy (the proxy starts on first use)."""
+        if handle.grant.network != "restricted":
+            return None
+        with self._lock:
+            if self._proxy is None:
+                self._proxy = NetProxy(self.record)
+            proxy = self._proxy
+        door = proxy.door(
+            handle.name, handle.grant, max_connections=handle.grant.limits.max_connections
+        )
+        return proxy.dispenser(door)
+
+    def network_usage(self, plugin: str) -> NetUsage | None:
+        """Connections and bytes a restricted plugin moved through the proxy (None: never)."""
+        proxy = self._proxy
+        return proxy.usage(plugin) if proxy is not None else None
 
     def _cgroup(self, handle: PluginHandle) -> CgroupSet | None:
         """A fresh cgroup set for one worker where this host can create them, else None.
@@ -466,11 +495,17 @@ class Host:
         self.record("plugin.unloaded", handle.name, "info")
 
     def _check_network(self, granted: Grant) -> None:
-        if granted.network == "restricted":
+        """Restricted networking stands on the pen's empty namespace: without it, refuse.
+
+        The proxy is the only way out only where the pen has no route of its
+        own; with the network namespace off the forwarder would also sit on
+        the host's loopback, shared with every other pen.
+        """
+        if granted.network == "restricted" and "netns" in self._disabled_layers():
             raise SandboxUnavailable(
-                "netproxy",
-                f"plugin {granted.plugin!r} needs restricted networking (network:connect grants), "
-                "which needs corral's filtering proxy; it is not available in this version",
+                "netns",
+                f"plugin {granted.plugin!r} has network level restricted, which needs the pen's "
+                "own network namespace (isolation='kernel' with the netns layer on)",
             )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import corral
 from corral.policy import Grant
 from corral.policy.decision import Request
-from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
+from corral.policy.plan import PEN_PLUGIN_DIR, PEN_PROXY_PORT, PEN_WORK_DIR, EnforcementPlan
 
 SYSTEM_READ = (
     "/usr/lib",
@@ -56,6 +56,15 @@ SYSTEM_READ = (
     "/sys/devices/system/cpu",
 )
 SYSTEM_WRITE = ("/tmp", "/dev/shm", "/dev/null")
+PROXY_URL = f"http://127.0.0.1:{PEN_PROXY_PORT}"
+PROXY_VARIABLES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
 SECRET_NAME = re.compile(r"(KEY|TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|AUTH)", re.IGNORECASE)
 PEN_UID_BASE = 200_000
 PEN_UID_SPAN = 100_000
@@ -152,7 +161,9 @@ def build_env(grant: Grant, host_env: Mapping[str, str], work_dir: str) -> dict[
     """The pen's environment, rebuilt from scratch: fixed basics plus granted names.
 
     A secret-looking name passes only when granted by its exact name, never by
-    a wildcard such as ``env:read=AWS_*``.
+    a wildcard such as ``env:read=AWS_*``. At network level ``restricted`` the
+    proxy variables point at the pen's forwarder (an HTTP proxy that also
+    speaks SOCKS5), whatever the host's own say.
     """
     env = {
         "HOME": work_dir,
@@ -169,6 +180,8 @@ def build_env(grant: Grant, host_env: Mapping[str, str], work_dir: str) -> dict[
         if SECRET_NAME.search(name) and name not in exact:
             continue
         env[name] = value
+    if grant.network == "restricted":
+        env.update(dict.fromkeys(PROXY_VARIABLES, PROXY_URL))
     return env
 
 
@@ -183,6 +196,32 @@ def connect_ports(targets: Iterable[str]) -> tuple[int, ...]:
         elif port.isdigit():
             ports.add(int(port))
     return tuple(sorted(ports))
+
+
+def listen_ports(grant: Grant) -> tuple[int, ...]:
+    """Ports of ``network:listen`` grants (inbound stays inside the pen: its netns has only lo)."""
+    targets = [
+        str(p.scope)
+        for p in grant.permissions
+        if p.domain == "network" and p.grants("listen") and p.scope
+    ]
+    return connect_ports(targets)
+
+
+def tcp_ports(grant: Grant) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(connect, bind) ports for Landlock.
+
+    At ``restricted`` every outbound connection goes to the forwarder, so that
+    is the one connect port besides the plugin's own listeners; the granted
+    ports themselves mean nothing inside a namespace with no route.
+    """
+    own = listen_ports(grant)
+    if grant.network == "restricted":
+        ports = tuple(sorted({PEN_PROXY_PORT, *own}))
+        return ports, ports
+    if grant.network == "none":
+        return (), ()
+    return connect_ports(grant.connect_targets()), own
 
 
 def build_plan(
@@ -213,7 +252,8 @@ def build_plan(
         plugin_source=layout.plugin_source,
         work_source=layout.work_source,
         network=grant.network,
-        tcp_connect_ports=connect_ports(bound.connect_targets()) if grant.network != "none" else (),
+        tcp_connect_ports=tcp_ports(bound)[0],
+        tcp_bind_ports=tcp_ports(bound)[1],
         memory_mb=limits.memory_mb,
         cpu_seconds=limits.cpu_seconds,
         cpu_percent=limits.cpu_percent,

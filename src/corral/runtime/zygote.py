@@ -70,9 +70,17 @@ class ZygoteClient:
             raise SandboxUnavailable("zygote", f"cannot start {sys.executable}: {exc}") from exc
 
     def spawn(
-        self, spec: dict[str, Any], timeout: float = DEFAULT_LIMITS.worker_start_seconds
+        self,
+        spec: dict[str, Any],
+        timeout: float = DEFAULT_LIMITS.worker_start_seconds,
+        *,
+        network: socket.socket | None = None,
     ) -> SpawnedWorker:
-        """Fork a worker for ``spec``; returns once the zygote reports its pid."""
+        """Fork a worker for ``spec``; returns once the zygote reports its pid.
+
+        ``network`` is a restricted pen's dispenser end (``corral.netproxy``),
+        passed as a fourth descriptor; the host's copy is closed once sent.
+        """
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -81,8 +89,13 @@ class ZygoteClient:
         with self._lock:
             self._spawns[request_id] = spawned
             frame = encode_frame(Spawn(id=request_id, spec=spec).to_wire(), max_bytes=_MAX_CONTROL)
-            socket.send_fds(self._control, [frame[4:]], [worker_end.fileno(), out_w, err_w])
+            fds = [worker_end.fileno(), out_w, err_w]
+            if network is not None:
+                fds.append(network.fileno())
+            socket.send_fds(self._control, [frame[4:]], fds)
         worker_end.close()
+        if network is not None:
+            network.close()
         os.close(out_w)
         os.close(err_w)
         answer = spawned.result(timeout)

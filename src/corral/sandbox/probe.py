@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from corral.errors import SandboxUnavailable
-from corral.policy.plan import EnforcementPlan
+from corral.policy.plan import PEN_PROXY_PORT, EnforcementPlan
 from corral.sandbox import _libc, cgroups, landlock, mounts, namespaces, rlimits, seccomp
 
 NOBODY = 65534
@@ -40,7 +40,7 @@ class LayerStatus:
 @functools.cache
 def probe() -> tuple[LayerStatus, ...]:
     """Every layer's status on this machine (cached: the forks happen once per process)."""
-    return (
+    layers = (
         _root(),
         *(_namespace(layer) for layer in namespaces.FLAGS),
         _procfs(),
@@ -49,6 +49,7 @@ def probe() -> tuple[LayerStatus, ...]:
         *_cgroups(),
         *_limits(),
     )
+    return (*layers, *_network({s.layer: s for s in layers}))
 
 
 def status(layer: str) -> LayerStatus:
@@ -168,6 +169,50 @@ def _seccomp() -> LayerStatus:
     ok = seccomp.available()
     detail = "filters with ERRNO and KILL_PROCESS" if ok else "filter mode unavailable"
     return LayerStatus("seccomp", ok, detail, "Linux 3.17+ with CONFIG_SECCOMP_FILTER")
+
+
+def _network(found: dict[str, LayerStatus]) -> Iterator[LayerStatus]:
+    """Which network levels this machine can enforce, and by what (derived, no new probes).
+
+    none, internal and restricted all stand on the pen's own network namespace
+    (restricted's only way out is the host's proxy through a passed socket);
+    Landlock TCP rules (ABI 4+) and seccomp's socket-family filter narrow them
+    further. full is the host's network: nothing to enforce, only to audit.
+    """
+    netns = found["netns"].available
+    abi = landlock.abi_version()
+    ports = (
+        f"TCP connect/bind only to the forwarder's port (Landlock ABI {abi})"
+        if abi >= 4
+        else "no Landlock TCP rules on this kernel (ABI 4+): the namespace alone holds"
+    )
+    sockets = "seccomp: no UDP, no AF_UNIX sockets" if found["seccomp"].available else "no seccomp"
+    needs = "the netns layer: " + namespaces.REQUIREMENTS["netns"]
+    yield LayerStatus(
+        "network.none",
+        netns,
+        f"an empty network namespace, no interface up; {sockets}, no inet sockets at all",
+        needs,
+    )
+    yield LayerStatus(
+        "network.internal",
+        netns,
+        f"loopback only, inside the pen's own namespace; {sockets}",
+        needs,
+    )
+    yield LayerStatus(
+        "network.restricted",
+        netns,
+        "no route out; the host's filtering proxy (SOCKS5, HTTP CONNECT, plain HTTP) through a "
+        f"passed socket, a forwarder on the pen's 127.0.0.1:{PEN_PROXY_PORT}; {ports}; {sockets}",
+        needs,
+    )
+    yield LayerStatus(
+        "network.full",
+        True,
+        "the host's network (enterprise tier only), audited at worker start",
+        "nothing (no network namespace)",
+    )
 
 
 def _cgroups() -> Iterator[LayerStatus]:

@@ -17,6 +17,8 @@ from corral.policy.decision import Decision, Request
 
 _ALLOWED = Decision(True, "allowed in every pen", "baseline")
 _LOOPBACK = Decision(True, "the pen's own loopback (network: internal)", "network:internal")
+_FORWARDER = Decision(True, "the pen's forwarder to the filtering proxy", "network:restricted")
+_OWN = Decision(True, "the plugin's own listener on the pen's loopback", "network:listen")
 
 
 class Checker(Protocol):
@@ -31,13 +33,18 @@ def _roots(paths: Sequence[str]) -> tuple[str, ...]:
 
 def is_loopback(target: str) -> bool:
     """Whether a ``host:port`` target names a loopback address (or localhost)."""
-    host = target.rsplit(":", 1)[0].strip("[]")
+    host = target.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _port(target: str) -> int:
+    text = target.rsplit(":", 1)[-1]
+    return int(text) if text.isdigit() else -1
 
 
 def make_check(
@@ -47,12 +54,17 @@ def make_check(
     plugin_dir: str = "",
     *,
     internal_network: bool = False,
+    proxy_port: int = 0,
+    own_ports: Sequence[int] = (),
 ) -> Callable[[Request], Decision]:
     """A check function for the guard: baseline allowances, else ask the grant.
 
     The plugin's own ``.py`` files are always readable (it must import itself);
     its other files need a ``file:read`` grant like any data. At network level
     ``internal`` the pen's own loopback is open: its namespace holds nothing else.
+    At ``restricted`` (``proxy_port`` set) the forwarder on the pen's loopback
+    is open (the proxy behind it decides), and so are the plugin's own
+    listeners (``own_ports``, from ``network:listen`` grants).
     """
     read_roots = _roots([*baseline_read, *baseline_write])
     write_roots = _roots(baseline_write)
@@ -72,6 +84,12 @@ def make_check(
                 return _ALLOWED
         if internal_network and request.domain == "network" and is_loopback(request.target):
             return _LOOPBACK
+        if proxy_port and request.domain == "network" and request.action == "connect":
+            port = _port(request.target)
+            if port == proxy_port and is_loopback(request.target):
+                return _FORWARDER
+            if port in own_ports and is_loopback(request.target):
+                return _OWN
         return grant.check(request)
 
     return check

@@ -9,24 +9,29 @@ host as a ``Ready`` carrying the error, so the host raises it as the right
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from corral.errors import SandboxUnavailable
 from corral.loading import load_entry
 from corral.plugin import Plugin, _bind_worker
 from corral.policy import Grant
 from corral.policy.decision import Decision, Request
-from corral.policy.plan import EnforcementPlan
+from corral.policy.plan import PEN_PROXY_PORT, EnforcementPlan
 from corral.protocol import Event, Ready
 from corral.sandbox.apply import confine
+from corral.worker._netforward import Forwarder
+from corral.worker._tunnel import Tunnel
 from corral.worker.checks import make_check
 from corral.worker.guard import Guard
 from corral.worker.serve import CHANNEL_FD, Channel, error_info, serve
 
 _PLAIN = (str, int, float, bool, type(None))
+NET_FD = 4
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class ChildFds:
     channel: int
     stdout: int
     stderr: int
+    network: int = -1  # a restricted pen's dispenser (see corral.netproxy), else none
 
 
 def run_child(spec: dict[str, Any], fds: ChildFds) -> NoReturn:
@@ -44,8 +50,9 @@ def run_child(spec: dict[str, Any], fds: ChildFds) -> NoReturn:
     channel = Channel(socket.socket(fileno=CHANNEL_FD))
     try:
         plan = EnforcementPlan.from_wire(spec["plan"])
-        confine(plan, keep_fds=(CHANNEL_FD,))
-        loaded = _load(spec, plan, channel)
+        confine(plan, keep_fds=(CHANNEL_FD, NET_FD) if fds.network >= 0 else (CHANNEL_FD,))
+        own_ports = _network(plan, fds)
+        loaded = _load(spec, plan, channel, own_ports)
     except BaseException as exc:
         channel.send(Ready(id=0, error=error_info(exc)))
         os._exit(1)
@@ -54,17 +61,41 @@ def run_child(spec: dict[str, Any], fds: ChildFds) -> NoReturn:
 
 
 def _wire(fds: ChildFds) -> None:
-    """Put the channel on fd 3 and the capture pipes on 1 and 2; stdin is /dev/null."""
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(fds.stdout, 1)
-    os.dup2(fds.stderr, 2)
-    os.dup2(fds.channel, CHANNEL_FD)
-    for fd in {null, fds.stdout, fds.stderr, fds.channel} - {0, 1, 2, CHANNEL_FD}:
-        os.close(fd)
+    """Channel on fd 3, dispenser (if any) on 4, capture pipes on 1 and 2; stdin is /dev/null.
+
+    Everything is first moved above fd 10, so no received descriptor that
+    happens to sit on 0-4 is overwritten before it is placed.
+    """
+    sources = (os.open("/dev/null", os.O_RDONLY), fds.stdout, fds.stderr, fds.channel, fds.network)
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) if fd >= 0 else -1 for fd in sources]
+    for fd in sources:
+        if fd >= 0:
+            os.close(fd)
+    for source, target in zip(moved, (0, 1, 2, CHANNEL_FD, NET_FD), strict=True):
+        if source >= 0:
+            os.dup2(source, target)
+            os.close(source)
 
 
-def _load(spec: dict[str, Any], plan: EnforcementPlan, channel: Channel) -> Any:
+def _network(plan: EnforcementPlan, fds: ChildFds) -> tuple[int, ...]:
+    """At ``restricted``: start the forwarder and the socket wrappers; the plugin's own ports.
+
+    Before the guard and the plugin: the forwarder binds its port while
+    nothing else can hold it.
+    """
+    if plan.network != "restricted":
+        return ()
+    own = tuple(p for p in plan.tcp_bind_ports if p != PEN_PROXY_PORT)
+    if fds.network < 0:
+        raise SandboxUnavailable("netproxy", "a restricted worker was started without its proxy")
+    Forwarder(socket.socket(fileno=NET_FD), PEN_PROXY_PORT).start()
+    Tunnel(PEN_PROXY_PORT, own).install()
+    return own
+
+
+def _load(
+    spec: dict[str, Any], plan: EnforcementPlan, channel: Channel, own_ports: tuple[int, ...]
+) -> Any:
     sys.dont_write_bytecode = True
     grant = Grant.from_wire(spec["grant"]).with_roots(plan.plugin_dir, plan.work_dir)
     if plan.layer_on("guard"):
@@ -74,6 +105,8 @@ def _load(spec: dict[str, Any], plan: EnforcementPlan, channel: Channel) -> Any:
             spec["baseline_write"],
             plan.plugin_dir,
             internal_network=plan.network == "internal",
+            proxy_port=PEN_PROXY_PORT if plan.network == "restricted" else 0,
+            own_ports=own_ports,
         )
         guard = Guard(
             check,

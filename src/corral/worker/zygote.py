@@ -63,7 +63,7 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             return
-        if isinstance(message, Spawn) and len(fds) == 3:
+        if isinstance(message, Spawn) and len(fds) in (3, 4):
             self._spawn(message, ChildFds(*fds))
         else:
             for fd in fds:
@@ -75,8 +75,9 @@ class Zygote:
             self._become_child()
             run_child(message.spec, fds)
         self.children.add(pid)
-        for fd in (fds.channel, fds.stdout, fds.stderr):
-            os.close(fd)
+        for fd in (fds.channel, fds.stdout, fds.stderr, fds.network):
+            if fd >= 0:
+                os.close(fd)
         self._send(Spawned(id=message.id, pid=pid))
 
     def _become_child(self) -> None:
