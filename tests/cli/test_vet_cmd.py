@@ -18,6 +18,25 @@ def invoke(*args, home):
     return runner.invoke(app, ["vet", *map(str, args), "--home", str(home)])
 
 
+def recommended(tmp_path: Path) -> Path:
+    """A policy.yaml that turns on the blocking docs/administrators.md recommends."""
+    policy = tmp_path / "recommended.yaml"
+    policy.write_text(
+        "vetting:\n  block: {community: [high, critical], professional: [critical],"
+        " enterprise: [critical]}\n"
+    )
+    return policy
+
+
+def test_findings_inform_by_default_and_undeclared_uses_still_exit_1(tmp_path):
+    result = invoke(BAD, home=tmp_path)
+    assert result.exit_code == 1
+    assert "blocked in tier" not in result.stdout
+    assert "uses os.system at process.py:14 but plugin.yaml grants no subprocess:execute" in (
+        result.stdout
+    )
+
+
 def test_a_clean_plugin_exits_0(tmp_path):
     result = invoke(GOOD, home=tmp_path)
     assert result.exit_code == 0, result.output
@@ -25,7 +44,7 @@ def test_a_clean_plugin_exits_0(tmp_path):
 
 
 def test_findings_that_block_exit_1_with_located_errors(tmp_path):
-    result = invoke(BAD, home=tmp_path)
+    result = invoke(BAD, "--policy", recommended(tmp_path), home=tmp_path)
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "uses os.system at process.py:14 but plugin.yaml grants no subprocess:execute" in (
@@ -49,7 +68,8 @@ def test_undeclared_use_alone_exits_1(tmp_path):
 
 
 def test_json_and_sarif_are_one_document_on_stdout(tmp_path):
-    data = json.loads(invoke(BAD, "--format", "json", home=tmp_path).stdout)
+    policy = recommended(tmp_path)
+    data = json.loads(invoke(BAD, "--format", "json", "--policy", policy, home=tmp_path).stdout)
     assert data["tier"] == "community" and data["blocked"]
     sarif = json.loads(invoke(BAD, "--format", "sarif", home=tmp_path).stdout)
     assert sarif["version"] == "2.1.0"

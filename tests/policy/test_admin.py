@@ -3,6 +3,7 @@
 import pytest
 
 from corral.policy import DEFAULT_TIERS, AdminPolicy, Permission, PolicyFileError, default_policy
+from corral.policy.admin import RECOMMENDED_BLOCK
 
 
 def test_the_default_policy_is_the_designed_tiers_and_no_rules():
@@ -84,12 +85,14 @@ def test_an_empty_document_is_the_default_policy():
     assert AdminPolicy.from_dict(None) == default_policy()
 
 
-def test_vetting_defaults_block_high_for_community_and_critical_above():
+def test_vetting_informs_by_default_and_blocks_only_by_policy():
     vetting = default_policy().vetting
-    assert vetting.blocks("community") == ("high", "critical")
-    assert vetting.blocks("professional") == ("critical",)
-    assert vetting.blocks("enterprise") == ("critical",)
-    assert vetting.blocks("unknown") == ("high", "critical")
+    assert [vetting.blocks(t) for t in ("community", "professional", "enterprise")] == [(), (), ()]
+    assert vetting.block_undeclared == ()
+    recommended = AdminPolicy.from_dict({"vetting": {"block": RECOMMENDED_BLOCK}}).vetting
+    assert recommended.blocks("community") == ("high", "critical")
+    assert recommended.blocks("professional") == ("critical",)
+    assert recommended.blocks("unknown") == ("high", "critical")
     assert default_policy().vulnerabilities.max_score == 50
 
 
@@ -97,7 +100,7 @@ def test_vetting_block_merges_per_tier_and_suppressions_are_keyed():
     policy = AdminPolicy.from_dict(
         {
             "vetting": {
-                "block": {"enterprise": []},
+                "block": {"community": ["high", "critical"]},
                 "suppressions": [
                     {"plugin": "weather", "rule": "CRL403", "version": "1.2.0", "fingerprint": "ab"}
                 ],
@@ -105,8 +108,8 @@ def test_vetting_block_merges_per_tier_and_suppressions_are_keyed():
             "vulnerabilities": {"max_score": 30},
         }
     )
-    assert policy.vetting.blocks("enterprise") == ()
     assert policy.vetting.blocks("community") == ("high", "critical")
+    assert policy.vetting.blocks("enterprise") == ()
     assert policy.vetting.suppressed("weather", "1.2.0", "any", "CRL403", "ab")
     assert not policy.vetting.suppressed("weather", "1.3.0", "any", "CRL403", "ab")
     assert not policy.vetting.suppressed("weather", "1.2.0", "any", "CRL403", "cd")

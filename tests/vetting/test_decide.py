@@ -4,8 +4,9 @@ import pytest
 
 from corral.errors import VettingError
 from corral.manifest import load_manifest
-from corral.policy import AdminPolicy, default_policy
+from corral.policy import AdminPolicy
 from corral.vetting import check_plugin
+from tests.vetting.conftest import blocking_policy
 
 
 class Recorded:
@@ -18,7 +19,7 @@ class Recorded:
 
 def test_a_clean_plugin_passes_and_records_nothing(good):
     record = Recorded()
-    report = check_plugin(good, load_manifest(good), default_policy(), "community", record=record)
+    report = check_plugin(good, load_manifest(good), blocking_policy(), "community", record=record)
     assert report.findings == ()
     assert record.events == []
 
@@ -26,7 +27,7 @@ def test_a_clean_plugin_passes_and_records_nothing(good):
 def test_a_blocked_plugin_raises_with_the_first_findings_and_records_them_all(bad):
     record = Recorded()
     with pytest.raises(VettingError) as info:
-        check_plugin(bad, load_manifest(bad), default_policy(), "community", record=record)
+        check_plugin(bad, load_manifest(bad), blocking_policy(), "community", record=record)
     message = str(info.value)
     assert message.startswith("plugin 'vetting-bad' 1.0.0 is blocked by vetting in tier community")
     assert "deserialise.py:11:5: CRL601 [high]" in message
@@ -49,13 +50,13 @@ def test_policy_can_let_the_same_plugin_load(bad):
 def test_suppressing_every_blocking_finding_lets_it_load(bad):
     manifest = load_manifest(bad)
     with pytest.raises(VettingError):
-        check_plugin(bad, manifest, default_policy(), "professional")
+        check_plugin(bad, manifest, blocking_policy(), "professional")
     from corral.vetting import vet_plugin
 
-    report = vet_plugin(bad, manifest, default_policy(), "professional")
+    report = vet_plugin(bad, manifest, blocking_policy(), "professional")
     entries = [
         {"plugin": "vetting-bad", "rule": f.rule, "version": "1.0.0", "fingerprint": f.fingerprint}
-        for f in report.blocking(default_policy(), "professional")
+        for f in report.blocking(blocking_policy(), "professional")
     ]
     policy = AdminPolicy.from_dict({"vetting": {"suppressions": entries}})
     check_plugin(bad, manifest, policy, "professional")
@@ -70,10 +71,10 @@ def test_results_are_cached_by_digest_and_policy_still_applies(tmp_path):
     (plugin / "tool.py").write_text("import pickle\npickle.loads(b'')\n")
     manifest = load_manifest(plugin)
     cache = VettingCache(tmp_path / "corral.db")
-    first = vet_plugin(plugin, manifest, default_policy(), "community", digest="d1", cache=cache)
+    first = vet_plugin(plugin, manifest, blocking_policy(), "community", digest="d1", cache=cache)
     # Same digest means same bytes: the cached verdict is used, not the edited file.
     (plugin / "tool.py").write_text("x = 1\n")
-    again = vet_plugin(plugin, manifest, default_policy(), "community", digest="d1", cache=cache)
+    again = vet_plugin(plugin, manifest, blocking_policy(), "community", digest="d1", cache=cache)
     assert [f.rule for f in again.findings] == [f.rule for f in first.findings] == ["CRL601"]
     assert again.files == first.files
     # Suppressions are applied after the cache, on every load.
@@ -84,7 +85,7 @@ def test_results_are_cached_by_digest_and_policy_still_applies(tmp_path):
     )
     assert vet_plugin(plugin, manifest, policy, "community", digest="d1", cache=cache).findings == ()
     # Another digest is vetted afresh.
-    assert vet_plugin(plugin, manifest, default_policy(), "community", digest="d2",
+    assert vet_plugin(plugin, manifest, blocking_policy(), "community", digest="d2",
                       cache=cache).findings == ()
 
 
@@ -93,7 +94,7 @@ def test_seed_003s_malicious_fixture_is_refused_before_it_runs():
 
     malicious = PLUGINS / "fixtures" / "malicious_plugin"
     with pytest.raises(VettingError) as info:
-        check_plugin(malicious, load_manifest(malicious), default_policy(), "community")
+        check_plugin(malicious, load_manifest(malicious), blocking_policy(), "community")
     assert "uses os.system at attacks.py:184 but plugin.yaml grants no subprocess:execute" in str(
         info.value
     )

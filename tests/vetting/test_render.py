@@ -3,14 +3,14 @@
 import json
 
 from corral.manifest import load_manifest
-from corral.policy import default_policy
 from corral.vetting import RULES, to_json, to_sarif, vet_plugin
 from corral.vetting.render import text_lines
+from tests.vetting.conftest import blocking_policy
 
 
 def bad_report(bad):
-    report = vet_plugin(bad, load_manifest(bad), default_policy(), "community")
-    return report, report.blocking(default_policy(), "community")
+    report = vet_plugin(bad, load_manifest(bad), blocking_policy(), "community")
+    return report, report.blocking(blocking_policy(), "community")
 
 
 def test_sarif_has_every_required_field(bad):

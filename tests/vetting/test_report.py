@@ -1,9 +1,11 @@
 """The cross-check against declared permissions, blocking by tier, host-side suppressions."""
 
 from corral.manifest import load_manifest
-from corral.policy import AdminPolicy, Manifest, Permission, default_policy
+from corral.policy import AdminPolicy, Manifest, Permission
+from corral.policy.admin import RECOMMENDED_BLOCK
 from corral.vetting import Report, vet_plugin, vet_source
 from corral.vetting.report import declares
+from tests.vetting.conftest import blocking_policy
 
 SPAWN = "import subprocess\n\n\ndef go():\n    subprocess.run(['/bin/ls'])\n"
 
@@ -36,7 +38,7 @@ def test_a_declared_permission_makes_the_finding_informational():
     r = report(SPAWN, "subprocess:execute=/bin/ls")
     assert r.undeclared == ()
     assert [f.rule for f in r.findings] == ["CRL201"]
-    assert r.blocking(default_policy(), "community") == []
+    assert r.blocking(blocking_policy(), "community") == []
 
 
 def test_scoped_needs_are_matched_by_scope():
@@ -54,7 +56,7 @@ def test_file_write_implies_delete():
 
 def test_blocking_depends_on_the_tier():
     r = report("import pickle\npickle.loads(b'')\n")  # high, no permission involved
-    policy = default_policy()
+    policy = blocking_policy()
     assert [f.rule for f in r.blocking(policy, "community")] == ["CRL601"]
     assert r.blocking(policy, "professional") == []
     strict = AdminPolicy.from_dict({"vetting": {"block": {"professional": ["high"]}}})
@@ -63,15 +65,17 @@ def test_blocking_depends_on_the_tier():
 
 def test_undeclared_use_blocks_unless_the_policy_says_otherwise():
     r = report(SPAWN)
-    assert [f.rule for f in r.blocking(default_policy(), "enterprise")] == ["CRL201"]
+    assert [f.rule for f in r.blocking(blocking_policy(), "enterprise")] == ["CRL201"]
     relaxed = AdminPolicy.from_dict({"vetting": {"block_undeclared": ["community"]}})
     assert r.blocking(relaxed, "enterprise") == []
 
 
 def test_findings_below_the_confidence_floor_do_not_block():
     r = report("p = '/usr/lib/python3/site-packages'\nimport pickle\npickle.loads(b'')\n")
-    assert [f.rule for f in r.blocking(default_policy(), "community")] == ["CRL502", "CRL601"]
-    sure = AdminPolicy.from_dict({"vetting": {"block_confidence": "high"}})
+    assert [f.rule for f in r.blocking(blocking_policy(), "community")] == ["CRL502", "CRL601"]
+    sure = AdminPolicy.from_dict(
+        {"vetting": {"block": RECOMMENDED_BLOCK, "block_confidence": "high"}}
+    )
     assert [f.rule for f in r.blocking(sure, "community")] == ["CRL601"]
 
 
@@ -103,7 +107,7 @@ def test_a_suppression_survives_the_code_moving_down(tmp_path):
 
 def test_vet_plugin_reads_the_tree_and_names_the_manifest_file(bad):
     m = load_manifest(bad)
-    r = vet_plugin(bad, m, default_policy(), "community")
+    r = vet_plugin(bad, m, blocking_policy(), "community")
     assert r.files == len(list(bad.iterdir()))
     assert r.manifest_file == "plugin.yaml"
     undeclared = {r.explain_undeclared(f) for f in r.undeclared}

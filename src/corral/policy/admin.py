@@ -49,7 +49,16 @@ Confidence = Literal["low", "medium", "high"]
 _RULE_ID = re.compile(r"[A-Z]{1,4}\d{3,4}")
 # A careful default: untrusted community code may not load with a high or
 # critical finding; vouched-for tiers are stopped only by critical ones.
+# Vetting is informational by default (issue 6: "blocking by policy"): the kernel
+# pen is the barrier, and a rule that misfires must not lock out a working plugin
+# until an administrator has chosen to trust the rules that much. RECOMMENDED_BLOCK
+# is what docs/administrators.md suggests turning on.
 DEFAULT_BLOCK: dict[TierName, tuple[Severity, ...]] = {
+    "community": (),
+    "professional": (),
+    "enterprise": (),
+}
+RECOMMENDED_BLOCK: dict[TierName, tuple[Severity, ...]] = {
     "community": ("high", "critical"),
     "professional": ("critical",),
     "enterprise": ("critical",),
@@ -97,7 +106,7 @@ class VettingPolicy(BaseModel):
 
     block: dict[TierName, tuple[Severity, ...]] = Field(default_factory=lambda: dict(DEFAULT_BLOCK))
     block_confidence: Confidence = "medium"
-    block_undeclared: tuple[TierName, ...] = ("community", "professional", "enterprise")
+    block_undeclared: tuple[TierName, ...] = ()
     suppressions: tuple[Suppression, ...] = ()
 
     @field_validator("block", mode="before")

@@ -31,7 +31,7 @@ from corral.errors import (
 from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import load_policy
 from corral.netproxy import NetProxy, NetUsage
-from corral.policy import AdminPolicy, Grant, grant
+from corral.policy import AdminPolicy, Grant, Manifest, grant
 from corral.policy.plan import LAYERS
 from corral.protocol import Call, Event, HostCall, Result
 from corral.runtime.functions import HostFunctions
@@ -45,6 +45,7 @@ from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
 from corral.trust import Keyring, Store, TrustState, Verified, Verifier, read_manifest
+from corral.vetting import VettingCache, check_plugin
 
 ISOLATION_LEVELS = ("kernel", "process")
 _WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
@@ -77,6 +78,7 @@ class Host:
         self.audit = self._sink(audit)
         self.keyring_path = Path(keyring) if keyring is not None else self.home.keyring
         self._trust_state = TrustState(self.home.db)
+        self._vetting_cache: VettingCache | None = None
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
         self.unsafe_in_process = unsafe_in_process
@@ -131,6 +133,7 @@ class Host:
             store_dir = verifier.install(verified)
             manifest = verified.manifest
             granted = grant(manifest, self.policy, signature_tier=verified.tier)
+            self._vet(store_dir, manifest, granted.tier, verified.digest)
         except CorralError as exc:
             self.record("plugin.refused", name, "deny", error=str(exc)[:500])
             raise
@@ -147,6 +150,31 @@ class Host:
             self._handles[manifest.name] = handle
         self.record("plugin.loaded", manifest.name, "allow", **verified.details())
         return handle
+
+    def _vet(self, store_dir: Path, manifest: Manifest, tier: str, digest: str) -> None:
+        """Vet the stored bytes (the ones that will run) against the tier the grant gives.
+
+        Each finding is an audit event; a finding the tier's policy blocks, or a
+        use of a permission the manifest does not declare, refuses the load with
+        ``VettingError``. Results are cached by digest, so a reload costs a lookup.
+        """
+        if self._vetting_cache is None:
+            self._vetting_cache = VettingCache(self.home.db)
+
+        def record(
+            kind: str, plugin: str, version: str, decision: str, details: dict[str, Any]
+        ) -> None:
+            self.record(kind, plugin, decision, **{**details, "version": version})
+
+        check_plugin(
+            store_dir,
+            manifest,
+            self.policy,
+            tier,
+            digest=digest,
+            record=record,
+            cache=self._vetting_cache,
+        )
 
     def _verifier(self) -> Verifier:
         """A verifier over the keyring as it is now, so a revocation counts on the next load."""
