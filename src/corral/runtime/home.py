@@ -44,5 +44,10 @@ class Home:
         return self.root / "policy.yaml"
 
     @property
+    def db(self) -> Path:
+        """``corral.db``: the audit log (tables ``audit_*``), later lifecycle state too."""
+        return self.root / "corral.db"
+
+    @property
     def audit_jsonl(self) -> Path:
         return self.root / "audit.jsonl"

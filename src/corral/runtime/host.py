@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
+from corral.audit import AuditEvent, AuditSink, audit_target, open_store
 from corral.errors import CorralError, PermissionDenied, PluginError, SandboxUnavailable
 from corral.manifest import load_manifest, load_policy
 from corral.policy import AdminPolicy, Grant, grant
@@ -34,6 +34,9 @@ from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
 
 ISOLATION_LEVELS = ("kernel", "process")
+# High-rate informational kinds: queued for the next group commit (acknowledged
+# when it commits). Everything else, and any denial, waits for its commit.
+_QUEUED_KINDS = frozenset({"call.completed", "hostcall", "hook.called", "network.connect"})
 _PROCESS_OFF = frozenset(
     {"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "landlock", "seccomp", "cgroups"}
 )
@@ -57,6 +60,7 @@ class Host:
             raise SandboxUnavailable(isolation, f"isolation must be one of {ISOLATION_LEVELS}")
         self.home = Home.at(home)
         self.policy = policy if isinstance(policy, AdminPolicy) else self._policy(policy)
+        self._clock = clock
         self.audit = self._sink(audit)
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
@@ -64,7 +68,6 @@ class Host:
         unknown = self.unsafe_disable_layers - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
-        self._clock = clock
         self._handles: dict[str, PluginHandle] = {}
         self._callables: dict[str, list[str]] = {}
         self.functions = HostFunctions()
@@ -85,13 +88,11 @@ class Host:
         return load_policy(path)
 
     def _sink(self, audit: AuditSink | str | None) -> AuditSink:
-        if audit is None:
-            return JsonlSink(self.home.audit_jsonl)
-        if audit == "memory":
-            return MemorySink()
-        if isinstance(audit, str):
-            return JsonlSink(audit)
-        return audit
+        """``audit`` as given, else ``$CORRAL_AUDIT_URL``, policy.yaml's ``audit``, corral.db."""
+        if audit is not None and not isinstance(audit, str):
+            return audit
+        target = audit_target(audit, policy_value=self.policy.audit, default=self.home.db)
+        return open_store(target, clock=self._clock)
 
     # --- public API ---------------------------------------------------------
 
@@ -130,12 +131,14 @@ class Host:
 
     def close(self) -> None:
         """Tear down every plugin and the zygote; nothing outlives the host."""
-        for handle in self.plugins():
-            handle.close()
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
-        self.audit.close()
+        try:
+            for handle in self.plugins():
+                handle.close()
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
+        finally:
+            self.audit.close()
 
     def __enter__(self) -> Host:
         return self
@@ -153,20 +156,34 @@ class Host:
         *,
         source: str = "host",
         worker: str = "",
+        version: str = "",
         **details: Any,
     ) -> None:
-        """Write one audit event; returns once the sink has it (acknowledged)."""
-        self.audit.write(
-            AuditEvent(
-                time=self._clock(),
-                kind=kind,
-                plugin=plugin,
-                decision=decision,
-                source=source,
-                worker=worker,
-                details=details,
-            )
+        """Write one audit event; for all but high-rate info, return once it is committed.
+
+        Denials, refusals, kills, state changes and admin actions are
+        acknowledged before this returns, so before the host raises or
+        returns to its caller; ``call.completed`` and the like are queued and
+        acknowledged with their batch (DESIGN.md, "Events are durable when
+        acknowledged").
+        """
+        handle = self._handles.get(plugin)
+        event = AuditEvent(
+            time=self._clock(),
+            kind=kind,
+            plugin=plugin,
+            decision=decision,
+            source=source,
+            version=version or (handle.version if handle else ""),
+            digest=handle.store_dir.name if handle else "",
+            worker=worker,
+            host_id=self.audit.host_id,
+            details=details,
         )
+        if decision != "deny" and kind in _QUEUED_KINDS:
+            self.audit.submit(event)
+        else:
+            self.audit.write(event)
 
     # --- used by handles -----------------------------------------------------
 
