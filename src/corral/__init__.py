@@ -37,11 +37,15 @@ _EXPORTS: dict[str, str] = {
     "PluginValidationError": "corral.errors",
     "SandboxUnavailable": "corral.errors",
     "ProtocolError": "corral.errors",
+    "AuditError": "corral.errors",
     # bounds
     "Limits": "corral.limits",
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",
+    # audit log
+    "AuditEvent": "corral.audit",
+    "open_store": "corral.audit",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604
