@@ -39,6 +39,10 @@ def _register() -> None:
     app.command("new")(new)
     app.add_typer(policy_app, name="policy")
 
+    from corral.cli.audit_cmd import audit_app
+
+    app.add_typer(audit_app, name="audit")
+
 
 _register()
 
