@@ -21,7 +21,8 @@ def test_memory_sink_chains_and_verifies():
     assert [e.seq for e in sink.events] == [1, 2, 3, 4]
     assert sink.verify()[0].ok
     sink.events[1] = ev(9).chained(host_id="h", seq=2, prev_hash=sink.events[0].hash)
-    assert str(sink.verify()[0].problem).startswith("seq 3")
+    # A replaced record with a fresh hash: its successor still links to the original.
+    assert str(sink.verify()[0].problem).startswith(f"seq 2 (id {sink.events[1].id}): edited")
 
 
 def test_jsonl_sink_resumes_its_chain_and_filters_like_the_stores(tmp_path):

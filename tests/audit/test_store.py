@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from dataclasses import replace
 
 import pytest
 
@@ -168,6 +169,20 @@ def test_verify_names_an_edited_record(backend):
         backend.raw("UPDATE audit_events SET decision = 'allow' WHERE seq = 4")
         found = problem(store)
     assert (found.seq, found.id, found.what) == (4, ids[4], "edited")
+
+
+def test_verify_names_an_edited_record_even_when_its_hash_was_recomputed(backend):
+    with backend.open() as store:
+        fill(store, 5)
+        second = store.query()[1]
+        forged = replace(second, decision="allow")
+        forged = replace(forged, hash=forged.compute_hash())
+        backend.raw(
+            "UPDATE audit_events SET decision = 'allow', hash = ? WHERE seq = 2", (forged.hash,)
+        )
+        found = problem(store)
+    assert (found.seq, found.id, found.what) == (2, second.id, "edited")
+    assert "recomputed" in found.detail
 
 
 def test_verify_names_a_deleted_record(backend):

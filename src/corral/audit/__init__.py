@@ -2,7 +2,7 @@
 
 from corral.audit.chain import ChainReport, Link, Problem, verify_chain
 from corral.audit.events import DECISIONS, KINDS, SOURCES, AuditEvent
-from corral.audit.factory import ENV_URL, audit_target, describe, open_store
+from corral.audit.factory import ENV_URL, audit_target, describe, open_store, policy_audit
 from corral.audit.retention import DEFAULT_RETENTION, parse_duration
 from corral.audit.sinks import AuditSink, JsonlSink, MemorySink, default_host_id
 from corral.audit.store import Pruned, SqlStore
@@ -27,5 +27,6 @@ __all__ = [
     "describe",
     "open_store",
     "parse_duration",
+    "policy_audit",
     "verify_chain",
 ]

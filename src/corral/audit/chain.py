@@ -148,4 +148,11 @@ def _check(  # noqa: PLR0917 - one call site, every argument is the walk's state
         )
     if not intact:
         return Problem(record.seq, record.id, "edited", "its content does not match its hash")
+    if before is not None and record.seq == before.seq + 1:
+        return Problem(
+            before.seq,
+            before.id,
+            "edited",
+            f"its hash was recomputed: record seq {record.seq} still links to the original",
+        )
     return Problem(record.seq, record.id, "inserted", "it does not link to the record before it")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from corral.audit.sinks import AuditSink, JsonlSink, MemorySink, default_host_id
 from corral.errors import AuditError
+from corral.policy import AdminPolicy
 
 _PG = ("postgresql://", "postgres://")
 ENV_URL = "CORRAL_AUDIT_URL"
@@ -60,6 +61,14 @@ def audit_target(
 ) -> str:
     """The store in force: explicit, ``$CORRAL_AUDIT_URL``, policy.yaml's ``audit``, the default."""
     return explicit or environ.get(ENV_URL) or policy_value or str(default)
+
+
+def policy_audit(policy: AdminPolicy) -> str | None:
+    """``audit:`` in policy.yaml, a section the policy model keeps aside for this package."""
+    value = (policy.model_extra or {}).get("audit")
+    if value is not None and not isinstance(value, str):
+        raise AuditError(f"policy.yaml: audit: must be a store URL or path, not {value!r}")
+    return value
 
 
 def describe(target: str) -> str:

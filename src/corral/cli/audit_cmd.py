@@ -29,6 +29,7 @@ from corral.audit import (
     audit_target,
     describe,
     parse_duration,
+    policy_audit,
 )
 from corral.audit.retention import since_ago
 from corral.cli._output import HomeOpt, JsonOpt, console, emit_json, errors, fail, policy_source
@@ -83,7 +84,7 @@ def _store(home: Path | None, audit: str | None, as_json: bool) -> Iterator[Audi
     root = home if home is not None else default_home()
     try:
         policy = load_policy(policy_source(None, root))
-        target = audit_target(audit, policy_value=policy.audit, default=root / "corral.db")
+        target = audit_target(audit, policy_value=policy_audit(policy), default=root / "corral.db")
         if target == "memory":
             raise corral.AuditError("the memory store lives only inside its host process")
         if "://" not in target or target.startswith("sqlite:"):

@@ -49,8 +49,6 @@ class AdminPolicy(BaseModel):
     blocked_commands: tuple[str, ...] = ()
     allowed_extensions: tuple[str, ...] = ()
     blocked_paths: tuple[str, ...] = ()
-    audit: str | None = None
-    """Where the audit log lives (``postgresql://...``); the home's corral.db when unset."""
 
     @model_validator(mode="before")
     @classmethod

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from corral.audit import AuditEvent, AuditSink, audit_target, open_store
+from corral.audit import AuditEvent, AuditSink, audit_target, open_store, policy_audit
 from corral.errors import CorralError, PermissionDenied, PluginError, SandboxUnavailable
 from corral.manifest import load_manifest, load_policy
 from corral.policy import AdminPolicy, Grant, grant
@@ -91,7 +91,7 @@ class Host:
         """``audit`` as given, else ``$CORRAL_AUDIT_URL``, policy.yaml's ``audit``, corral.db."""
         if audit is not None and not isinstance(audit, str):
             return audit
-        target = audit_target(audit, policy_value=self.policy.audit, default=self.home.db)
+        target = audit_target(audit, policy_value=policy_audit(self.policy), default=self.home.db)
         return open_store(target, clock=self._clock)
 
     # --- public API ---------------------------------------------------------
