@@ -320,3 +320,55 @@ def test_prune_only_ever_cuts_a_prefix_of_the_chain(backend):
         [report] = store.verify()
     assert pruned.deleted == 1
     assert report.ok
+
+
+# --- failure modes ----------------------------------------------------------------
+
+
+def test_a_record_edited_into_garbage_is_named_not_a_crash(backend):
+    with backend.open() as store:
+        fill(store, 4)
+        ids = ids_by_seq(backend)
+        backend.raw("UPDATE audit_events SET kind = 'nonsense', details = '{' WHERE seq = 2")
+        found = problem(store)
+        with pytest.raises(AuditError, match="record seq 2 of host host-a is unreadable"):
+            store.query()
+    assert (found.seq, found.id, found.what) == (2, ids[2], "edited")
+
+
+def test_a_store_used_after_fork_refuses_instead_of_hanging(backend):
+    import os
+
+    with backend.open() as store:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                store.write(event(0))
+            except AuditError:
+                os._exit(7)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        store.write(event(1))
+    assert os.waitstatus_to_exitcode(status) == 7
+
+
+def test_postgresql_hosts_never_wait_on_each_others_chain(postgresql_backend):
+    import psycopg
+
+    with postgresql_backend.open("host-a") as a, postgresql_backend.open("host-b") as b:
+        a.write(event(0))
+        b.write(event(0))
+        # Another process is mid-append for host-a: it holds host-a's head row.
+        with psycopg.connect(postgresql_backend.target) as holder:
+            holder.execute("SELECT seq FROM audit_heads WHERE host_id = 'host-a' FOR UPDATE")
+            blocked = threading.Thread(target=a.write, args=(event(1),))
+            blocked.start()
+            b.write(event(1))  # host-b appends while host-a's chain is locked
+            blocked.join(timeout=1.0)
+            assert blocked.is_alive(), "host-a's append must wait for its own head"
+            holder.rollback()
+        blocked.join(timeout=10)
+        assert not blocked.is_alive()
+        reports = {r.host_id: r for r in a.verify()}
+    assert reports["host-a"].ok and reports["host-a"].records == 2
+    assert reports["host-b"].ok and reports["host-b"].records == 2

@@ -31,6 +31,12 @@ class PostgresStore(SqlStore):
         self.url = url
         super().__init__(host_id=host_id, clock=clock)
 
+    @property
+    def _db_errors(self) -> tuple[type[Exception], ...]:  # type: ignore[override]
+        import psycopg
+
+        return (psycopg.Error,)
+
     def _connect(self) -> Any:
         try:
             import psycopg

@@ -28,6 +28,7 @@ class SqliteStore(SqlStore):
     """The audit store in one SQLite file (tables ``audit_*``; the file is shared)."""
 
     name = "sqlite"
+    _db_errors = (sqlite3.Error,)
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import queue
 import threading
 import time
@@ -46,6 +47,7 @@ from corral.errors import AuditError
 
 SCHEMA_VERSION = 1
 _MAX_BATCH = 512
+_BACKLOG = 20_000
 _ATTEMPTS = 3
 _PAGE = 1000
 
@@ -132,6 +134,7 @@ class SqlStore(ABC):
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._read_lock = threading.Lock()
         self._failed: BaseException | None = None
+        self._pid = os.getpid()
         self._closed = False
         conn = self._connect()
         try:
@@ -163,6 +166,8 @@ class SqlStore(ABC):
     @abstractmethod
     def _execmany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    _db_errors: tuple[type[Exception], ...] = ()
+    """The driver's error base class(es): a read that fails with one becomes AuditError."""
     _for_update = ""
     """Appended to the head read: the row lock where the database has one (PostgreSQL)."""
     _schema_lock = ""
@@ -198,8 +203,16 @@ class SqlStore(ABC):
         self._wait(pending)
 
     def submit(self, event: AuditEvent) -> None:
-        """Queue ``event``; it is acknowledged when its batch commits (see :meth:`flush`)."""
-        self._enqueue(event, wait=False)
+        """Queue ``event``; it is acknowledged when its batch commits (see :meth:`flush`).
+
+        When the database falls behind by more than ``_BACKLOG`` events, the
+        caller waits for this one's commit: memory stays bounded and nothing
+        is dropped.
+        """
+        if self._queue.qsize() >= _BACKLOG:
+            self.write(event)
+        else:
+            self._enqueue(event, wait=False)
 
     def flush(self) -> None:
         """Return once everything queued before this call is committed; raise if any failed."""
@@ -211,6 +224,11 @@ class SqlStore(ABC):
     def _enqueue(self, event: AuditEvent | None, *, wait: bool) -> _Pending:
         if self._closed:
             raise AuditError(f"the {self.name} audit store is closed")
+        if os.getpid() != self._pid:
+            raise AuditError(
+                f"this {self.name} audit store was opened in process {self._pid}; "
+                "its writer thread does not exist after fork: open the store again"
+            )
         pending = _Pending(event, wait)
         self._queue.put(pending)
         return pending
@@ -338,16 +356,27 @@ class SqlStore(ABC):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
+        return [_event(r) for r in self._read(sql, params)]
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read on the reader connection; a lost connection is replaced once."""
         with self._read_lock:
-            return [_event(r) for r in self._exec(self._reader, sql, params)]
+            for attempt in range(2):
+                try:
+                    return self._exec(self._reader, sql, params)
+                except self._db_errors as exc:
+                    with contextlib.suppress(Exception):
+                        self._reader.close()
+                    if attempt:
+                        raise AuditError(f"cannot read the {self.name} audit store: {exc}") from exc
+                    self._reader = self._connect()
+        raise AssertionError("unreachable")
 
     def hosts(self) -> list[str]:
         """Every host id with a chain in this store."""
-        with self._read_lock:
-            rows = self._exec(
-                self._reader,
-                "SELECT host_id FROM audit_heads UNION SELECT DISTINCT host_id FROM audit_events",
-            )
+        rows = self._read(
+            "SELECT host_id FROM audit_heads UNION SELECT DISTINCT host_id FROM audit_events"
+        )
         return sorted(r[0] for r in rows)
 
     # --- verification and retention -------------------------------------------
@@ -370,36 +399,29 @@ class SqlStore(ABC):
         )
 
     def _link(self, table: str, host_id: str) -> Link | None:
-        with self._read_lock:
-            rows = self._exec(
-                self._reader,
-                f"SELECT seq, hash FROM {table} WHERE host_id = ?",  # noqa: S608
-                (host_id,),
-            )
+        rows = self._read(
+            f"SELECT seq, hash FROM {table} WHERE host_id = ?",  # noqa: S608
+            (host_id,),
+        )
         return Link(int(rows[0][0]), rows[0][1]) if rows else None
 
     def _walk(self, host_id: str) -> Iterator[AuditEvent]:
         after = -1
         while True:
-            with self._read_lock:
-                rows = self._exec(
-                    self._reader,
-                    _SELECT + " WHERE host_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (host_id, after, _PAGE),
-                )
+            rows = self._read(
+                _SELECT + " WHERE host_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (host_id, after, _PAGE),
+            )
             for row in rows:
-                yield _event(row)
+                yield _event(row, lenient=True)
             if len(rows) < _PAGE:
                 return
             after = int(rows[-1][1])
 
     def _locate(self, host_id: str, digest: str) -> int | None:
-        with self._read_lock:
-            rows = self._exec(
-                self._reader,
-                "SELECT seq FROM audit_events WHERE host_id = ? AND hash = ?",
-                (host_id, digest),
-            )
+        rows = self._read(
+            "SELECT seq FROM audit_events WHERE host_id = ? AND hash = ?", (host_id, digest)
+        )
         return int(rows[0][0]) if rows else None
 
     def prune(
@@ -443,6 +465,12 @@ class SqlStore(ABC):
         return done
 
     def _prune_host(self, host_id: str, cutoff: float) -> Pruned | None:
+        try:
+            return self._prune_prefix(host_id, cutoff)
+        except self._db_errors as exc:
+            raise AuditError(f"cannot prune host {host_id}: {exc}") from exc
+
+    def _prune_prefix(self, host_id: str, cutoff: float) -> Pruned | None:
         with self._read_lock, self._transaction(self._reader):
             conn = self._reader
             self._exec(
@@ -513,8 +541,29 @@ def _row(event: AuditEvent) -> tuple[Any, ...]:
     return tuple(data[c] for c in _COLUMNS)
 
 
-def _event(row: Sequence[Any]) -> AuditEvent:
+def _event(row: Sequence[Any], *, lenient: bool = False) -> AuditEvent:
+    """A stored row as an event. A row nobody could have written (edited by hand into
+    something invalid) raises AuditError, or, for the verifier (``lenient``), becomes a
+    placeholder whose hash cannot match, so the walk names it as edited."""
     data = dict(zip(_COLUMNS, row, strict=True))
-    data["details"] = json.loads(data["details"])
-    data["seq"] = int(data["seq"])
-    return AuditEvent(**data)
+    try:
+        data["details"] = json.loads(data["details"])
+        data["seq"] = int(data["seq"])
+        return AuditEvent(**data)
+    except (ValueError, TypeError) as exc:
+        if not lenient:
+            raise AuditError(
+                f"record seq {data['seq']} of host {data['host_id']} is unreadable ({exc}); "
+                "run corral audit verify"
+            ) from None
+        return AuditEvent(
+            time=0.0,
+            kind="admin",
+            plugin="",
+            host_id=str(data["host_id"]),
+            id=str(data["id"]),
+            seq=int(data["seq"]),
+            prev_hash=str(data["prev_hash"]),
+            hash="unreadable",
+            details={"unreadable": str(exc)},
+        )
