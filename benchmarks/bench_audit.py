@@ -10,18 +10,22 @@ hashing, no thread. Against it:
 * ``submit`` + one ``flush``: the queued path for high-rate info events.
 
 Run: ``.venv/bin/python benchmarks/bench_audit.py [events] [rounds]``. Numbers depend on
-the disk's fsync latency, so only the ratios travel between machines.
+the disk's fsync latency, so only the ratios travel between machines. With
+``CORRAL_BENCH_PG=postgresql://...`` the same three paths also run on PostgreSQL,
+against a bare psycopg INSERT + COMMIT per event.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
@@ -56,8 +60,30 @@ def baseline(path: Path, count: int) -> float:
     return count / elapsed
 
 
-def writes(path: Path, count: int, threads: int) -> float:
-    store = open_store(path, host_id="bench")
+def baseline_pg(url: str, count: int) -> float:
+    import psycopg
+
+    table = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            f"CREATE TABLE {table} (id TEXT PRIMARY KEY, time FLOAT8, kind TEXT, details TEXT)"
+        )
+        conn.commit()
+        start = time.perf_counter()
+        for n in range(count):
+            conn.execute(
+                f"INSERT INTO {table} VALUES (%s, %s, %s, %s)",
+                (uuid.uuid4().hex, time.time(), "denied", json.dumps({"n": n})),
+            )
+            conn.commit()
+        elapsed = time.perf_counter() - start
+        conn.execute(f"DROP TABLE {table}")
+        conn.commit()
+    return count / elapsed
+
+
+def writes(path: Path | str, count: int, threads: int) -> float:
+    store = open_store(path, host_id=f"bench-{uuid.uuid4().hex[:8]}")
     per = count // threads
 
     def run() -> None:
@@ -75,8 +101,8 @@ def writes(path: Path, count: int, threads: int) -> float:
     return per * threads / elapsed
 
 
-def submits(path: Path, count: int) -> float:
-    store = open_store(path, host_id="bench")
+def submits(path: Path | str, count: int) -> float:
+    store = open_store(path, host_id=f"bench-{uuid.uuid4().hex[:8]}")
     start = time.perf_counter()
     for n in range(count):
         store.submit(_event(n))
@@ -86,32 +112,47 @@ def submits(path: Path, count: int) -> float:
     return count / elapsed
 
 
-def main() -> None:
+def table(
+    label: str, count: int, rounds: int, base: Callable[[int], float], target: Callable[[], str]
+) -> None:
     """Each round runs the baseline right before each variant (fsync latency drifts with
     other load on the disk); the table shows medians over the rounds."""
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    variants = {
-        "SqliteStore.write, 1 thread": lambda p: writes(p, count, 1),
-        "SqliteStore.write, 8 threads": lambda p: writes(p, count, 8),
-        "SqliteStore.submit + flush": lambda p: submits(p, count * 5),
+    variants: dict[str, Callable[[str], float]] = {
+        "write, 1 thread": lambda t: writes(t, count, 1),
+        "write, 8 threads": lambda t: writes(t, count, 8),
+        "submit + flush": lambda t: submits(t, count * 5),
     }
     bases: list[float] = []
     rates: dict[str, list[float]] = {name: [] for name in variants}
     ratios: dict[str, list[float]] = {name: [] for name in variants}
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        for r in range(rounds):
-            for i, (name, run) in enumerate(variants.items()):
-                base = baseline(Path(tmp) / f"base-{r}-{i}.db", count)
-                rate = run(Path(tmp) / f"run-{r}-{i}.db")
-                bases.append(base)
-                rates[name].append(rate)
-                ratios[name].append(rate / base)
-    title = f"path (median of {rounds} rounds)"
+    for _ in range(rounds):
+        for name, run in variants.items():
+            before = base(count)
+            rate = run(target())
+            bases.append(before)
+            rates[name].append(rate)
+            ratios[name].append(rate / before)
+    title = f"{label} (median of {rounds} rounds)"
     print(f"{title:<44} {'events/s':>10} {'x baseline':>11}")
-    print(f"{'bare sqlite3, commit per event (baseline)':<44} {median(bases):>10.0f} {1:>11.2f}")
+    print(f"{'  bare driver, commit per event (baseline)':<44} {median(bases):>10.0f} {1:>11.2f}")
     for name in variants:
-        print(f"{name:<44} {median(rates[name]):>10.0f} {median(ratios[name]):>11.2f}")
+        print(f"{'  ' + name:<44} {median(rates[name]):>10.0f} {median(ratios[name]):>11.2f}")
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        names = (Path(tmp) / f"{n}.db" for n in range(10_000))
+        table(
+            "SQLite",
+            count,
+            rounds,
+            lambda c: baseline(next(names), c),
+            lambda: str(next(names)),
+        )
+    if url := os.environ.get("CORRAL_BENCH_PG"):
+        table("PostgreSQL", count, rounds, lambda c: baseline_pg(url, c), lambda: url)
 
 
 if __name__ == "__main__":
