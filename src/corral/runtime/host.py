@@ -61,13 +61,13 @@ class Host:
         self.home = Home.at(home)
         self.policy = policy if isinstance(policy, AdminPolicy) else self._policy(policy)
         self._clock = clock
-        self.audit = self._sink(audit)
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
         self.unsafe_in_process = unsafe_in_process
         unknown = self.unsafe_disable_layers - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
+        self.audit = self._sink(audit)
         self._handles: dict[str, PluginHandle] = {}
         self._callables: dict[str, list[str]] = {}
         self.functions = HostFunctions()
