@@ -67,3 +67,19 @@ def test_records_carry_version_digest_host_and_a_verified_chain(home, plugin_dir
     assert loaded[0].version == plugin.version and loaded[0].digest == plugin.store_dir.name
     assert done.host_id == host.audit.host_id and done.worker
     assert [r.ok for r in reports] == [True]
+
+
+@pytest.mark.pen
+def test_a_denial_is_committed_before_the_caller_sees_the_error(home, plugin_dir, monkeypatch):
+    monkeypatch.delenv("CORRAL_AUDIT_URL", raising=False)
+    with corral.Host(home=home, isolation="process") as host:
+        plugin = host.load(plugin_dir("good"))
+        with pytest.raises(corral.PermissionDenied):
+            plugin.call("secret")
+        # Read the file directly, as another process would: no flush, no store.
+        with sqlite3.connect(home / "corral.db") as db:
+            rows = db.execute(
+                "SELECT kind, source, decision FROM audit_events WHERE plugin = 'good-notes'"
+            ).fetchall()
+    assert ("denied", "worker", "deny") in rows
+    assert ("call.failed", "host", "deny") in rows

@@ -157,6 +157,7 @@ class Host:
         source: str = "host",
         worker: str = "",
         version: str = "",
+        wait: bool | None = None,
         **details: Any,
     ) -> None:
         """Write one audit event; for all but high-rate info, return once it is committed.
@@ -165,7 +166,8 @@ class Host:
         acknowledged before this returns, so before the host raises or
         returns to its caller; ``call.completed`` and the like are queued and
         acknowledged with their batch (DESIGN.md, "Events are durable when
-        acknowledged").
+        acknowledged"). ``wait`` overrides that choice; a caller passing
+        ``wait=False`` for a denial must flush before it answers its own caller.
         """
         handle = self._handles.get(plugin)
         event = AuditEvent(
@@ -180,7 +182,7 @@ class Host:
             host_id=self.audit.host_id,
             details=details,
         )
-        if decision != "deny" and kind in _QUEUED_KINDS:
+        if wait is False or (wait is None and decision != "deny" and kind in _QUEUED_KINDS):
             self.audit.submit(event)
         else:
             self.audit.write(event)
@@ -284,7 +286,13 @@ class Host:
 
     def _run_call(self, handle: PluginHandle, worker: Worker, call: Call) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds
-        on_event = self._event_handler(handle, str(worker.pid))
+        reported = self._event_handler(handle, str(worker.pid))
+        seen: list[Event] = []
+
+        def on_event(event: Event) -> None:
+            seen.append(event)
+            reported(event)
+
         try:
             value, usage = worker.call(
                 call, timeout, on_event, lambda m: self._host_call(handle, m)
@@ -294,15 +302,21 @@ class Host:
             if worker.dead:
                 kind = kind if kind == "timeout" else "worker.crashed"
             decision = "deny" if isinstance(exc, PermissionDenied) or worker.dead else "info"
+            # A waited write: its commit also carries the worker's queued reports.
             self.record(
                 kind,
                 handle.name,
                 decision,
+                wait=True,
                 worker=str(worker.pid),
                 callable=call.name,
                 error=str(exc)[:500],
                 error_type=type(exc).__name__,
             )
+            raise
+        except BaseException:
+            if seen:
+                self.audit.flush()
             raise
         self.record(
             "call.completed",
@@ -312,14 +326,25 @@ class Host:
             callable=call.name,
             usage=usage.to_dict(),
         )
+        if seen:
+            self.audit.flush()
         return value, usage
 
     def _event_handler(self, handle: PluginHandle, worker: str) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
             kind = event.type if event.type in ("denied", "env.stripped") else "denied"
             decision = event.decision if event.decision in ("allow", "deny", "info") else "deny"
+            # Queued, not waited on: a plugin can report denials in a loop, and one
+            # commit per report would let it stall the host. Every path that
+            # answers the caller flushes first (or writes, which commits them too).
             self.record(
-                kind, handle.name, decision, source="worker", worker=worker, **event.details
+                kind,
+                handle.name,
+                decision,
+                source="worker",
+                worker=worker,
+                wait=False,
+                **event.details,
             )
 
         return on_event
