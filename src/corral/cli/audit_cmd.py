@@ -117,7 +117,7 @@ def query(  # noqa: PLR0917 - a CLI command's signature is its options
     limit: Annotated[
         int | None, typer.Option(min=1, help="At most this many (oldest first).")
     ] = None,
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line.")] = False,
     home: HomeOpt = None,
     audit: AuditOpt = None,
