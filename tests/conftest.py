@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import pg_server, postgresql_backend  # noqa: F401 - shared fixtures
+
 PLUGINS = Path(__file__).parent / "plugins"
 
 # The sabotage run (scripts/sabotage.py) turns one layer off for the whole suite.

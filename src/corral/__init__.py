@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "PluginValidationError": "corral.errors",
     "SandboxUnavailable": "corral.errors",
     "ProtocolError": "corral.errors",
+    "AuditError": "corral.errors",
     # bounds
     "Limits": "corral.limits",
     # vetting
@@ -57,6 +58,9 @@ _EXPORTS: dict[str, str] = {
     "sign_package": "corral.trust",
     "HookResult": "corral.runtime",
     "NetUsage": "corral.netproxy",
+    # audit log
+    "AuditEvent": "corral.audit",
+    "open_store": "corral.audit",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

@@ -173,5 +173,13 @@ class SandboxUnavailable(HostError):
         self.layer = layer
 
 
+class AuditError(HostError):
+    """The audit store cannot be opened or written, or a chain cannot be pruned safely.
+
+    Raised to the caller of a write that was not acknowledged: an event that
+    cannot be recorded is never dropped silently.
+    """
+
+
 class ProtocolError(HostError):
     """A peer sent bytes that do not follow the IPC protocol (too large, malformed)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from corral.audit import open_store
 from corral.cli.app import app
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
@@ -18,7 +19,12 @@ def invoke(*args, home):
 
 
 def audit(home):
-    return [json.loads(line) for line in (home / "audit.jsonl").read_text().splitlines()]
+    """The events the CLI recorded in the home's audit store, as dicts."""
+    store = open_store(str(home / "corral.db"))
+    try:
+        return [e.to_dict() for e in store.query()]
+    finally:
+        store.close()
 
 
 def test_report_list_resolve_round_trip_with_audit(tmp_path):
@@ -36,7 +42,9 @@ def test_report_list_resolve_round_trip_with_audit(tmp_path):
     assert invoke("resolve", "good-notes", "--id", "CVE-2026-0100", home=tmp_path).exit_code == 0
     assert json.loads(invoke("list", "--json", home=tmp_path).stdout)["reports"] == []
     assert len(json.loads(invoke("list", "--all", "--json", home=tmp_path).stdout)["reports"]) == 1
-    assert [e["kind"] for e in audit(tmp_path)] == ["vuln.reported", "vuln.resolved"]
+    events = audit(tmp_path)
+    assert [e["kind"] for e in events] == ["vuln.reported", "vuln.resolved"]
+    assert all(e["details"]["by"] == "cli" and e["details"]["user"] for e in events)
 
 
 def test_a_critical_report_disables_until_the_fixed_version(tmp_path):

@@ -49,6 +49,7 @@ class Home:
 
     @property
     def db(self) -> Path:
+        """``corral.db``: the audit log (``audit_*``), trust, vetting and lifecycle state."""
         return self.root / "corral.db"
 
     @property

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
+from corral.audit import AuditEvent, AuditSink, audit_target, open_store, policy_audit
 from corral.errors import (
     CorralError,
     HostError,
@@ -49,7 +49,10 @@ from corral.vetting import VettingCache, check_plugin
 
 ISOLATION_LEVELS = ("kernel", "process")
 _WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
-_RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker"})
+_RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker", "version", "wait"})
+# High-rate informational kinds: queued for the next group commit (acknowledged
+# when it commits). Everything else, and any denial, waits for its commit.
+_QUEUED_KINDS = frozenset({"call.completed", "hostcall", "hook.called", "network.connect"})
 _PROCESS_OFF = frozenset(
     {"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "landlock", "seccomp", "cgroups"}
 )
@@ -75,7 +78,7 @@ class Host:
             raise SandboxUnavailable(isolation, f"isolation must be one of {ISOLATION_LEVELS}")
         self.home = Home.at(home)
         self.policy = policy if isinstance(policy, AdminPolicy) else self._policy(policy)
-        self.audit = self._sink(audit)
+        self._clock = clock
         self.keyring_path = Path(keyring) if keyring is not None else self.home.keyring
         self._trust_state = TrustState(self.home.db)
         self._vetting_cache: VettingCache | None = None
@@ -85,7 +88,7 @@ class Host:
         unknown = self.unsafe_disable_layers - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
-        self._clock = clock
+        self.audit = self._sink(audit)
         self._handles: dict[str, PluginHandle] = {}
         self._callables: dict[str, list[str]] = {}
         self.limits = limits
@@ -109,13 +112,11 @@ class Host:
         return load_policy(path)
 
     def _sink(self, audit: AuditSink | str | None) -> AuditSink:
-        if audit is None:
-            return JsonlSink(self.home.audit_jsonl)
-        if audit == "memory":
-            return MemorySink()
-        if isinstance(audit, str):
-            return JsonlSink(audit)
-        return audit
+        """``audit`` as given, else ``$CORRAL_AUDIT_URL``, policy.yaml's ``audit``, corral.db."""
+        if audit is not None and not isinstance(audit, str):
+            return audit
+        target = audit_target(audit, policy_value=policy_audit(self.policy), default=self.home.db)
+        return open_store(target, clock=self._clock)
 
     # --- public API ---------------------------------------------------------
 
@@ -164,7 +165,8 @@ class Host:
         def record(
             kind: str, plugin: str, version: str, decision: str, details: dict[str, Any]
         ) -> None:
-            self.record(kind, plugin, decision, **{**details, "version": version})
+            extra = {k: v for k, v in details.items() if k not in _RECORD_PARAMS}
+            self.record(kind, plugin, decision, version=version, **extra)
 
         check_plugin(
             store_dir,
@@ -286,15 +288,17 @@ class Host:
 
     def close(self) -> None:
         """Tear down every plugin and the zygote; nothing outlives the host."""
-        for handle in self.plugins():
-            handle.close()
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
-        if self._proxy is not None:
-            self._proxy.close()
-            self._proxy = None
-        self.audit.close()
+        try:
+            for handle in self.plugins():
+                handle.close()
+            if self._zygote is not None:
+                self._zygote.close()
+                self._zygote = None
+            if self._proxy is not None:
+                self._proxy.close()
+                self._proxy = None
+        finally:
+            self.audit.close()
 
     def __enter__(self) -> Host:
         return self
@@ -312,20 +316,36 @@ class Host:
         *,
         source: str = "host",
         worker: str = "",
+        version: str = "",
+        wait: bool | None = None,
         **details: Any,
     ) -> None:
-        """Write one audit event; returns once the sink has it (acknowledged)."""
-        self.audit.write(
-            AuditEvent(
-                time=self._clock(),
-                kind=kind,
-                plugin=plugin,
-                decision=decision,
-                source=source,
-                worker=worker,
-                details=details,
-            )
+        """Write one audit event; for all but high-rate info, return once it is committed.
+
+        Denials, refusals, kills, state changes and admin actions are
+        acknowledged before this returns, so before the host raises or
+        returns to its caller; ``call.completed`` and the like are queued and
+        acknowledged with their batch (DESIGN.md, "Events are durable when
+        acknowledged"). ``wait`` overrides that choice; a caller passing
+        ``wait=False`` for a denial must flush before it answers its own caller.
+        """
+        handle = self._handles.get(plugin)
+        event = AuditEvent(
+            time=self._clock(),
+            kind=kind,
+            plugin=plugin,
+            decision=decision,
+            source=source,
+            version=version or (handle.version if handle else ""),
+            digest=handle.store_dir.name if handle else "",
+            worker=worker,
+            host_id=self.audit.host_id,
+            details=details,
         )
+        if wait is False or (wait is None and decision != "deny" and kind in _QUEUED_KINDS):
+            self.audit.submit(event)
+        else:
+            self.audit.write(event)
 
     # --- used by handles -----------------------------------------------------
 
@@ -469,7 +489,13 @@ class Host:
         limit: str = "call_timeout_seconds",
     ) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds if timeout is None else timeout
-        on_event = self._event_handler(handle, str(worker.pid))
+        reported = self._event_handler(handle, str(worker.pid))
+        seen: list[Event] = []
+
+        def on_event(event: Event) -> None:
+            seen.append(event)
+            reported(event)
+
         try:
             value, usage = worker.call(
                 call, timeout, on_event, lambda m, left: self._host_call(handle, m, left), limit
@@ -479,15 +505,21 @@ class Host:
             if worker.dead:
                 kind = kind if kind == "timeout" else "worker.crashed"
             decision = "deny" if isinstance(exc, PermissionDenied) or worker.dead else "info"
+            # A waited write: its commit also carries the worker's queued reports.
             self.record(
                 kind,
                 handle.name,
                 decision,
+                wait=True,
                 worker=str(worker.pid),
                 callable=call.name,
                 error=str(exc)[:500],
                 error_type=type(exc).__name__,
             )
+            raise
+        except BaseException:
+            if seen:
+                self.audit.flush()
             raise
         self.record(
             "call.completed",
@@ -497,6 +529,8 @@ class Host:
             callable=call.name,
             usage=usage.to_dict(),
         )
+        if seen:
+            self.audit.flush()
         return value, usage
 
     def _event_handler(self, handle: PluginHandle, worker: str) -> Callable[[Event], None]:
@@ -506,7 +540,12 @@ class Host:
             # The worker's details are the plugin's words: they may not name record()'s own
             # parameters (a TypeError would surface from a plugin call instead of an error).
             details = {str(k): v for k, v in event.details.items() if str(k) not in _RECORD_PARAMS}
-            self.record(kind, handle.name, decision, source="worker", worker=worker, **details)
+            # Queued, not waited on: a plugin can report denials in a loop, and one
+            # commit per report would let it stall the host. Every path that
+            # answers the caller flushes first (or writes, which commits them too).
+            self.record(
+                kind, handle.name, decision, source="worker", worker=worker, wait=False, **details
+            )
 
         return on_event
 
