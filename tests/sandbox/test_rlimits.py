@@ -75,6 +75,9 @@ def test_allow_file_size_within_file_size_mb(tmp_path):
 
 
 def _fd_flood(chan: Channel) -> None:
+    # Start from a pen's fd table (0-2 and the channel), not the forked pytest's,
+    # which holds whatever descriptors earlier tests left open below the limit.
+    namespaces.close_fds_except({0, 1, 2, chan.fileno()})
     opened = 0
     try:
         for _ in range(200):
