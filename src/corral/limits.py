@@ -27,6 +27,8 @@ class Limits:
     kill_grace_seconds: float = 0.5
     close_grace_seconds: float = 2.0
     pending_events: int = 10_000
+    disk_scan_entries: int = 20_000
+    """How many directory entries the monitor walks in one ``$WORK``; past it, disk is a floor."""
 
 
 DEFAULT_LIMITS = Limits()

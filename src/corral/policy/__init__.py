@@ -12,22 +12,32 @@ from corral.policy.granting import grant
 from corral.policy.model import Manifest
 from corral.policy.permission import BUILTIN, Permission
 from corral.policy.resources import ResourceLimits
+from corral.policy.responses import (
+    VIOLATION_TYPES,
+    MonitoringPolicy,
+    ResponseRule,
+    ResponsesPolicy,
+)
 from corral.policy.tiers import DEFAULT_TIERS, TIER_ORDER, TierSpec
 
 __all__ = [
     "BUILTIN",
     "DEFAULT_TIERS",
     "TIER_ORDER",
+    "VIOLATION_TYPES",
     "AdminPolicy",
     "Decision",
     "Grant",
     "Manifest",
+    "MonitoringPolicy",
     "Permission",
     "PermissionSyntaxError",
     "PluginRule",
     "PolicyFileError",
     "Request",
     "ResourceLimits",
+    "ResponseRule",
+    "ResponsesPolicy",
     "TierSpec",
     "default_policy",
     "grant",

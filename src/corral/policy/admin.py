@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corral.policy import paths
 from corral.policy.errors import PolicyFileError, field_path
 from corral.policy.permission import Permission
+from corral.policy.responses import MonitoringPolicy, ResponsesPolicy
 from corral.policy.tiers import DEFAULT_TIERS, TIER_ORDER, Isolation, TierName, TierSpec
 
 
@@ -49,6 +50,8 @@ class AdminPolicy(BaseModel):
     blocked_commands: tuple[str, ...] = ()
     allowed_extensions: tuple[str, ...] = ()
     blocked_paths: tuple[str, ...] = ()
+    responses: ResponsesPolicy = Field(default_factory=ResponsesPolicy)
+    monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
 
     @model_validator(mode="before")
     @classmethod

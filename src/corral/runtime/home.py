@@ -46,3 +46,8 @@ class Home:
     @property
     def audit_jsonl(self) -> Path:
         return self.root / "audit.jsonl"
+
+    @property
+    def db(self) -> Path:
+        """``corral.db``: lifecycle state and approvals (and the audit store's tables)."""
+        return self.root / "corral.db"

@@ -17,17 +17,28 @@ from pathlib import Path
 from typing import Any
 
 from corral.audit import AuditEvent, AuditSink, JsonlSink, MemorySink
-from corral.errors import CorralError, PermissionDenied, PluginError, SandboxUnavailable
+from corral.errors import (
+    CorralError,
+    HostError,
+    PermissionDenied,
+    PluginError,
+    SandboxUnavailable,
+)
 from corral.manifest import load_manifest, load_policy
 from corral.policy import AdminPolicy, Grant, grant
 from corral.policy.plan import LAYERS
 from corral.protocol import Call, Event, HostCall, Result
+from corral.runtime.control import Control
 from corral.runtime.functions import HostFunctions
 from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
 from corral.runtime.inprocess import InProcessWorker
+from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.monitor import Monitor, Sample
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
+from corral.runtime.responses import Pending, Responder
 from corral.runtime.store import store_plugin
+from corral.runtime.violations import denial_type, error_type
 from corral.runtime.worker import Usage, Worker, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
@@ -70,6 +81,10 @@ class Host:
         self.functions = HostFunctions()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
+        self._hostcalls: dict[str, int] = {}
+        self.control = Control(self, LifecycleStore(self.home.db))
+        self.responder = Responder(self)
+        self.monitor = Monitor(self)
         self._sweep()
 
     def _sweep(self) -> None:
@@ -106,16 +121,30 @@ class Host:
         self.record(
             "grant", manifest.name, "info", version=manifest.version, **_grant_details(granted)
         )
+        granted = self.control.admit(manifest, granted)
+        stored = self.control.store.state(manifest.name)
+        admin_state = stored.state if stored and stored.state in ("suspended", "disabled") else ""
         try:
             self._check_network(granted)
             store_dir = store_plugin(path, self.home.store, manifest.name)
-            handle = PluginHandle(self, manifest, granted, store_dir, workers)
+            handle = PluginHandle(
+                self,
+                manifest,
+                granted,
+                store_dir,
+                workers,
+                source=Path(path),
+                admin_state=admin_state or "active",
+            )
         except CorralError as exc:
             self.record("plugin.refused", manifest.name, "deny", error=str(exc)[:500])
             raise
         with self._lock:
             self._handles[manifest.name] = handle
-        self.record("plugin.loaded", manifest.name, "allow", version=manifest.version)
+        self.record(
+            "plugin.loaded", manifest.name, "allow", version=manifest.version, state=handle.state
+        )
+        self.monitor.start()
         return handle
 
     def function(
@@ -128,8 +157,51 @@ class Host:
         with self._lock:
             return list(self._handles.values())
 
+    # --- lifecycle (runtime/control.py does the work) -------------------------
+
+    def suspend(self, plugin: str, reason: str = "admin") -> None:
+        """No new calls until :meth:`resume`; stored, so it survives a restart."""
+        self.control.set_state(plugin, "suspended", reason)
+
+    def resume(self, plugin: str) -> None:
+        self.control.resume(plugin, expect="suspended")
+
+    def disable(self, plugin: str, reason: str = "admin") -> None:
+        """Kill the plugin's workers and refuse calls until :meth:`enable`; stored."""
+        self.control.set_state(plugin, "disabled", reason)
+
+    def enable(self, plugin: str) -> None:
+        self.control.resume(plugin, expect="disabled")
+
+    def approve(self, plugin: str, version: str | None = None) -> frozenset[str]:
+        """Consent to the permissions a new version asked for; a loaded plugin is reloaded."""
+        return self.control.approve(plugin, version)
+
+    def unload(self, plugin: str) -> None:
+        self._loaded(plugin).close()
+
+    def reload(self, plugin: str) -> PluginHandle:
+        """Load the plugin again from where it came from: re-validated and re-granted."""
+        old = self._loaded(plugin)
+        if old.source is None:
+            raise HostError(f"plugin {plugin!r} was not loaded from a path; load it again")
+        old.close()
+        return self.load(old.source, workers=old._size)
+
+    def usage(self, plugin: str) -> list[Sample]:
+        """The monitor's recent samples of ``plugin`` (bounded history, oldest first)."""
+        return self.monitor.history(plugin)
+
+    def _loaded(self, plugin: str) -> PluginHandle:
+        with self._lock:
+            handle = self._handles.get(plugin)
+        if handle is None:
+            raise HostError(f"plugin {plugin!r} is not loaded")
+        return handle
+
     def close(self) -> None:
         """Tear down every plugin and the zygote; nothing outlives the host."""
+        self.monitor.stop()
         for handle in self.plugins():
             handle.close()
         if self._zygote is not None:
@@ -215,9 +287,7 @@ class Host:
         Without cgroups the pen falls back to rlimits (DESIGN.md, "Limits without
         root"); ``corral doctor`` says which is in force.
         """
-        if "cgroups" in self._disabled_layers() or os.geteuid() != 0:
-            return None
-        if not all(cgroups.available().get(c) for c in ("memory", "pids", "cpu")):
+        if not self._cgroups_usable():
             return None
         limits = handle.grant.limits
         return CgroupSet.create(
@@ -226,6 +296,11 @@ class Host:
             processes=limits.processes,
             cpu_percent=limits.cpu_percent,
         )
+
+    def _cgroups_usable(self) -> bool:
+        if "cgroups" in self._disabled_layers() or os.geteuid() != 0:
+            return False
+        return all(cgroups.available().get(c) for c in ("memory", "pids", "cpu"))
 
     def _spec(self, handle: PluginHandle, cgroup_name: str) -> dict[str, Any]:
         disabled = self._disabled_layers()
@@ -266,11 +341,20 @@ class Host:
         return work
 
     def _run_call(self, handle: PluginHandle, worker: Worker, call: Call) -> tuple[Any, Usage]:
+        pending = Pending()
+        try:
+            return self._call_worker(handle, worker, call, pending)
+        finally:
+            pending.run()  # responses land before the call returns or raises
+
+    def _call_worker(
+        self, handle: PluginHandle, worker: Worker, call: Call, pending: Pending
+    ) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds
-        on_event = self._event_handler(handle, str(worker.pid))
+        on_event = self._event_handler(handle, str(worker.pid), pending)
         try:
             value, usage = worker.call(
-                call, timeout, on_event, lambda m: self._host_call(handle, m)
+                call, timeout, on_event, lambda m: self._host_call(handle, m, pending)
             )
         except PluginError as exc:
             kind = "timeout" if type(exc).__name__ == "PluginTimeout" else "call.failed"
@@ -286,6 +370,9 @@ class Host:
                 error=str(exc)[:500],
                 error_type=type(exc).__name__,
             )
+            violation = error_type(exc)
+            if violation is not None and not getattr(worker, "killed_for", ""):
+                self.responder.violation(handle, violation, kind, pending, callable=call.name)
             raise
         self.record(
             "call.completed",
@@ -297,27 +384,46 @@ class Host:
         )
         return value, usage
 
-    def _event_handler(self, handle: PluginHandle, worker: str) -> Callable[[Event], None]:
+    def _event_handler(
+        self, handle: PluginHandle, worker: str, pending: Pending | None = None
+    ) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
             kind = event.type if event.type in ("denied", "env.stripped") else "denied"
             decision = event.decision if event.decision in ("allow", "deny", "info") else "deny"
             self.record(
                 kind, handle.name, decision, source="worker", worker=worker, **event.details
             )
+            if kind == "denied" and decision == "deny":
+                self.responder.violation(
+                    handle, denial_type(event.details), "denied", pending, source="worker"
+                )
 
         return on_event
 
-    def _host_call(self, handle: PluginHandle, message: HostCall) -> Result:
+    def _host_call(
+        self, handle: PluginHandle, message: HostCall, pending: Pending | None = None
+    ) -> Result:
+        self._hostcalls[handle.name] = self._hostcalls.get(handle.name, 0) + 1
+
         def audit(decision: str, requires: str) -> None:
             self.record(
                 "hostcall", handle.name, decision, function=message.name, permission=requires
             )
+            if decision == "deny":
+                self.responder.violation(
+                    handle, "permission", "hostcall", pending, function=message.name
+                )
 
         return self.functions.dispatch(handle.grant, message, audit)
 
+    def hostcall_count(self, plugin: str) -> int:
+        """Host-function calls ``plugin`` has made (the monitor turns it into a rate)."""
+        return self._hostcalls.get(plugin, 0)
+
     def _forget(self, handle: PluginHandle) -> None:
         with self._lock:
-            self._handles.pop(handle.name, None)
+            if self._handles.get(handle.name) is handle:
+                del self._handles[handle.name]
         self.record("plugin.unloaded", handle.name, "info")
 
     def _check_network(self, granted: Grant) -> None:

@@ -107,6 +107,7 @@ class WorkerProcess:
         self._inbox: list[Message] = []
         self._pidfd = _open_pidfd(spawned.pid)
         self.dead = False
+        self.killed_for = ""
         self._oom_killed = False
         for fd in (spawned.stdout, spawned.stderr):
             threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
@@ -169,6 +170,22 @@ class WorkerProcess:
             except (OSError, FutureTimeout):
                 pass
         self.kill()
+
+    def terminate(self, reason: str) -> None:
+        """Kill the pen's processes but leave the channel to the thread that owns it.
+
+        A response (kill, disable) may hit a worker another thread is calling:
+        closing its channel under that thread's ``select`` would be a host bug,
+        so only the processes go; that call sees the channel end, says why
+        (``killed_for``), and closes the rest itself.
+        """
+        self.killed_for = reason
+        if self.cgroup is not None and not self.dead:
+            self.cgroup.kill_all()
+        pidfd = self._pidfd
+        if pidfd is not None and not self.dead and not self.spawned.exited.done():
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
 
     def kill(self) -> Exited | None:
         """Terminate, wait, kill, reap: always leaves no process behind."""
@@ -239,6 +256,10 @@ class WorkerProcess:
 
     def _death_error(self, exited: Exited | None) -> errors.CorralError:
         tail = "".join(self.output)[-2000:]
+        if self.killed_for:
+            return errors.PluginCrashed(
+                f"{self.plugin}: the host killed the worker ({self.killed_for})", signal=9
+            )
         if exited is None:
             return errors.PluginCrashed(f"{self.plugin}: the worker vanished")
         if exited.signal == signal.SIGXCPU or self._cpu_killed(exited):
