@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from corral.runtime.host import Host
 
 MIB = 1024 * 1024
+RATE_WINDOW = 1.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class Monitor:
         self._size = settings.history
         self._levels: dict[tuple[str, str], int] = {}
         self._last: dict[str, tuple[float, float, int]] = {}  # plugin -> (time, cpu, hostcalls)
+        self._rate: dict[str, tuple[float, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
@@ -179,12 +181,7 @@ class Monitor:
         now = self._host._clock()
         readings = [read_worker(w.pid, getattr(w, "cgroup", None)) for w in handle.pen_workers()]
         cpu = sum(r.cpu_seconds for r in readings)
-        calls = self._host.hostcall_count(handle.name)
-        before = self._last.get(handle.name)
-        self._last[handle.name] = (now, cpu, calls)
-        elapsed = now - before[0] if before else 0.0
-        percent = max(0.0, (cpu - before[1]) / elapsed * 100) if before and elapsed > 0 else 0.0
-        rate = (calls - before[2]) / elapsed if before and elapsed > 0 else 0.0
+        percent, rate = self._rates(handle.name, now, cpu, self._host.hostcall_count(handle.name))
         sample = Sample(
             time=now,
             plugin=handle.name,
@@ -201,6 +198,23 @@ class Monitor:
         self._history.setdefault(handle.name, collections.deque(maxlen=self._size)).append(sample)
         self._check(handle, sample, enforced_cpu=any(r.cgroup_cpu for r in readings))
         return sample
+
+    def _rates(self, plugin: str, now: float, cpu: float, calls: int) -> tuple[float, float]:
+        """CPU percent and host calls per second over the last ``RATE_WINDOW`` or more.
+
+        A CFS quota is spent in bursts within each 100 ms period, so a share
+        measured over a few milliseconds says nothing; rates are measured over
+        at least a second and carried between shorter rounds.
+        """
+        ref = self._last.get(plugin)
+        if ref is None or now - ref[0] < 0 or cpu < ref[1]:  # first round, or a new worker
+            self._last[plugin] = (now, cpu, calls)
+            self._rate[plugin] = (0.0, 0.0)
+        elif now - ref[0] >= RATE_WINDOW:
+            elapsed = now - ref[0]
+            self._rate[plugin] = ((cpu - ref[1]) / elapsed * 100, (calls - ref[2]) / elapsed)
+            self._last[plugin] = (now, cpu, calls)
+        return self._rate.get(plugin, (0.0, 0.0))
 
     def history(self, plugin: str) -> list[Sample]:
         return list(self._history.get(plugin, ()))
