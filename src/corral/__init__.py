@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",
+    "HomeAdmin": "corral.runtime",
+    "Sample": "corral.runtime",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

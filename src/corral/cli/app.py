@@ -39,6 +39,13 @@ def _register() -> None:
     app.command("new")(new)
     app.add_typer(policy_app, name="policy")
 
+    from corral.cli import report_cmd
+
+    app.command("report")(report_cmd.report)
+    app.command("plugins")(report_cmd.plugins)
+    for verb in ("suspend", "resume", "disable", "enable", "approve"):
+        app.command(verb)(getattr(report_cmd, verb))
+
 
 _register()
 

@@ -138,6 +138,13 @@ class LifecycleStore:
             ).fetchone()
         return _approval(row)
 
+    def approvals(self) -> list[Approval]:
+        with self._db() as db:
+            rows = db.execute(
+                "select plugin, version, permissions, approved from lifecycle_approvals"
+            ).fetchall()
+        return [a for a in map(_approval, rows) if a is not None]
+
     def pending(self, plugin: str) -> Approval | None:
         with self._db() as db:
             row = db.execute(
