@@ -8,6 +8,7 @@ behind, and a CLI in another process sees exactly what the host will do.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,12 +29,17 @@ class Control:
     def __init__(self, host: Host, store: LifecycleStore) -> None:
         self._host = host
         self.store = store
+        self._lock = threading.Lock()  # a poll must not see a change half-applied
 
     def _handle(self, plugin: str) -> PluginHandle | None:
         return next((h for h in self._host.plugins() if h.name == plugin), None)
 
     def set_state(self, plugin: str, state: str, reason: str, *, by: str = "admin") -> None:
         """Store and apply an administrative state: suspended, disabled, or loaded (active)."""
+        with self._lock:
+            self._set_state(plugin, state, reason, by)
+
+    def _set_state(self, plugin: str, state: str, reason: str, by: str) -> None:
         handle = self._handle(plugin)
         stored = self.store.state(plugin)
         if handle is None and stored is None and state not in ADMIN_STATES:
@@ -67,6 +73,10 @@ class Control:
 
     def poll(self) -> None:
         """Adopt changes another process (the CLI) stored; called by the monitor each round."""
+        with self._lock:
+            self._poll()
+
+    def _poll(self) -> None:
         states = self.store.states()
         for handle in self._host.plugins():
             stored = states.get(handle.name)
