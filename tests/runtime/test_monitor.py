@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+import corral
 from corral.runtime.monitor import disk_used_mb
-from tests.runtime._monitoring import make_host, responses
+from tests.runtime._monitoring import Clock, make_host, responses
 
 pytestmark = pytest.mark.pen
 QUIET = {"monitoring": {"interval_seconds": 3600}}  # the test ticks by hand
@@ -98,3 +99,37 @@ def test_sampling_does_not_disturb_a_busy_worker(home, plugin_dir):
         for i in range(200):
             assert plugin.call("echo", i) == i
         assert plugin.usage_history()
+
+
+def test_cpu_share_over_the_limit_is_a_breach_where_no_cgroup_caps_it(home, plugin_copy, audit):
+    clock = Clock()
+    source = plugin_copy(
+        "fixtures/monitored", {"call_timeout_seconds: 1": "call_timeout_seconds: 20"}
+    )
+    with make_host(home, QUIET, audit, clock=clock, isolation="process") as host:
+        plugin = host.load(source)
+        host.monitor.tick()  # the reference point
+        plugin.call("spin", 0.4)
+        clock.advance(1.0)
+        (sample,) = host.monitor.tick()
+    assert sample.cpu_percent >= 40  # 0.4 CPU seconds in one (injected) second
+    breach = audit.query(plugin="monitored", kind="limit.breached")
+    assert [e.details["limit"] for e in breach] == ["cpu_percent"]  # community: 25 %
+
+
+def test_host_function_calls_are_counted_as_a_rate(home, plugin_dir, audit):
+    clock = Clock()
+    with make_host(home, QUIET, audit, clock=clock) as host:
+        host.function("orders.list", requires="orders:read")(lambda status: [status])
+        host.function("orders.write", requires="orders:write")(lambda order: order)
+        plugin = host.load(plugin_dir("fixtures/host_caller"))
+        host.monitor.tick()
+        for _ in range(10):
+            plugin.call("list_orders", "open")
+        clock.advance(2.0)
+        (sample,) = host.monitor.tick()
+        assert sample.hostcalls_per_second == 5.0
+        with pytest.raises(corral.PermissionDenied):
+            plugin.call("write_order", {"id": 1})  # a refused host function is a violation
+    (violation,) = audit.query(plugin="host-caller", kind="violation")
+    assert violation.details["type"] == "permission" and violation.details["cause"] == "hostcall"
