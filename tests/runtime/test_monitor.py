@@ -133,3 +133,20 @@ def test_host_function_calls_are_counted_as_a_rate(home, plugin_dir, audit):
             plugin.call("write_order", {"id": 1})  # a refused host function is a violation
     (violation,) = audit.query(plugin="host-caller", kind="violation")
     assert violation.details["type"] == "permission" and violation.details["cause"] == "hostcall"
+
+
+def test_threads_up_to_the_task_limit_are_a_breach(home, plugin_dir, audit):
+    with make_host(home, QUIET, audit) as host:
+        plugin = host.load(plugin_dir("fixtures/monitored"))
+        if "cgroups" in host._disabled_layers():
+            pytest.skip("the task limit is the pids cgroup's")
+        held = plugin.call("hold_threads")
+        (sample,) = host.monitor.tick()
+        assert sample.tasks == 32  # processes: 16 plus 16 threads of headroom, from pids.current
+        assert held < 32
+        assert [
+            e.details["limit"] for e in audit.query(plugin="monitored", kind="limit.breached")
+        ] == ["processes"]
+        plugin.call("release_threads")
+        (calm,) = host.monitor.tick()
+        assert calm.tasks < 8

@@ -10,7 +10,6 @@ when the plugin is next loaded or reloaded.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import time
 from typing import Any
@@ -40,17 +39,13 @@ class HomeAdmin:
 
     def events(self, plugin: str | None = None) -> list[AuditEvent]:
         """The home's audit events (JSONL store), optionally for one plugin."""
-        path = self.home.audit_jsonl
-        if not path.exists():
+        if not self.home.audit_jsonl.exists():
             return []
-        events: list[AuditEvent] = []
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    event = AuditEvent(**json.loads(line))
-                    if plugin is None or event.plugin == plugin:
-                        events.append(event)
-        return events
+        sink = JsonlSink(self.home.audit_jsonl)  # the store's own query, whichever store it is
+        try:
+            return sink.query(plugin=plugin)
+        finally:
+            sink.close()
 
     def known(self) -> list[str]:
         """Every plugin this home has a record of: approved once, or given a state."""

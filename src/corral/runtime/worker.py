@@ -106,6 +106,7 @@ class WorkerProcess:
         self.output: collections.deque[str] = collections.deque(maxlen=200)
         self._inbox: list[Message] = []
         self._pidfd = _open_pidfd(spawned.pid)
+        self._pidfd_lock = threading.Lock()  # terminate() from another thread vs. _close()
         self.dead = False
         self.killed_for = ""
         self._oom_killed = False
@@ -182,10 +183,10 @@ class WorkerProcess:
         self.killed_for = reason
         if self.cgroup is not None and not self.dead:
             self.cgroup.kill_all()
-        pidfd = self._pidfd
-        if pidfd is not None and not self.dead and not self.spawned.exited.done():
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        with self._pidfd_lock:
+            if self._pidfd is not None and not self.spawned.exited.done():
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
 
     def kill(self) -> Exited | None:
         """Terminate, wait, kill, reap: always leaves no process behind."""
@@ -211,9 +212,10 @@ class WorkerProcess:
         if self.cgroup is not None:
             self.cgroup.kill_all()
             self.cgroup.destroy()
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
+        with self._pidfd_lock:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
 
     # --- reading ------------------------------------------------------------
 
