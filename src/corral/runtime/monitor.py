@@ -105,27 +105,46 @@ def read_worker(pid: int, cgroup: Any) -> _Reading:
 
 
 def disk_used_mb(root: Path, cap: int = DEFAULT_LIMITS.disk_scan_entries) -> float:
-    """Blocks allocated under ``root`` (sparse holes do not count), walking at most ``cap``."""
-    total, seen = 0, 0
-    stack = [str(root)]
-    while stack and seen < cap:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                seen += 1
-                if seen > cap:
-                    break
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    total += info.st_blocks * 512
-                except OSError:
-                    continue
-    return total / MIB
+    """Blocks allocated under ``root`` (sparse holes do not count), walking at most ``cap``.
+
+    The tree belongs to the plugin, which may swap a directory for a symlink
+    while the host walks it: every directory is opened relative to its
+    parent's descriptor with ``O_NOFOLLOW``, so the walk never leaves
+    ``root``; depth and entries are capped, so a hostile tree costs bounded time.
+    """
+    try:
+        fd = os.open(root, _DIR_FLAGS)
+    except OSError:
+        return 0.0
+    budget = [cap]
+    try:
+        return _walk(fd, budget, 0) / MIB
+    finally:
+        os.close(fd)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_DEPTH = 64
+
+
+def _walk(fd: int, budget: list[int], depth: int) -> int:
+    total = 0
+    with os.scandir(fd) as entries:
+        for entry in entries:
+            budget[0] -= 1
+            if budget[0] < 0:
+                break
+            try:
+                total += entry.stat(follow_symlinks=False).st_blocks * 512
+                if depth < _MAX_DEPTH and entry.is_dir(follow_symlinks=False):
+                    child = os.open(entry.name, _DIR_FLAGS, dir_fd=fd)
+                    try:
+                        total += _walk(child, budget, depth + 1)
+                    finally:
+                        os.close(child)
+            except OSError:
+                continue  # vanished, swapped for a link, or not ours to read: not counted
+    return total
 
 
 class Monitor:
