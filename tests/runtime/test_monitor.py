@@ -12,6 +12,7 @@ import time
 import pytest
 
 import corral
+from corral.runtime.lifecycle import LifecycleStore
 from corral.runtime.monitor import disk_used_mb
 from tests.runtime._monitoring import Clock, make_host, responses
 
@@ -86,11 +87,10 @@ def test_sampler_thread_runs_on_its_own_and_stores_peaks(home, plugin_dir):
     with make_host(home, {"monitoring": {"interval_seconds": 0.05}}) as host:
         plugin = host.load(plugin_dir("fixtures/monitored"))
         deadline = time.monotonic() + 10
-        stored = lambda: (host.control.store.usage("monitored") or {}).get("samples", 0)  # noqa: E731
-        while stored() < 3 and time.monotonic() < deadline:
+        while len(plugin.usage_history()) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(plugin.usage_history()) >= 3  # a round keeps history, then stores peaks
-        peaks = host.control.store.usage("monitored")
+        assert len(plugin.usage_history()) >= 3
+    peaks = LifecycleStore(home / "corral.db").usage("monitored")  # peaks are flushed at close
     assert peaks is not None and peaks["samples"] >= 3 and peaks["peaks"]["memory_mb"] > 1
 
 
@@ -113,9 +113,9 @@ def test_cpu_share_over_the_limit_is_a_breach_where_no_cgroup_caps_it(home, plug
         plugin.call("spin", 0.4)
         clock.advance(1.0)
         (sample,) = host.monitor.tick()
-    assert sample.cpu_percent >= 40  # 0.4 CPU seconds in one (injected) second
+    assert sample.cpu_percent >= 40, sample  # 0.4 CPU seconds in one (injected) second
     breach = audit.query(plugin="monitored", kind="limit.breached")
-    assert [e.details["limit"] for e in breach] == ["cpu_percent"]  # community: 25 %
+    assert [e.details["limit"] for e in breach] == ["cpu_percent"], breach  # community: 25 %
 
 
 def test_host_function_calls_are_counted_as_a_rate(home, plugin_dir, audit):

@@ -178,13 +178,15 @@ class LifecycleStore:
 
     # --- usage peaks ---------------------------------------------------------
 
-    def record_usage(self, rows: dict[str, dict[str, float]], *, now: float) -> None:
-        """Fold one round of samples (plugin -> metrics) into the stored peaks."""
+    def record_usage(
+        self, rows: dict[str, tuple[int, dict[str, float], dict[str, float]]], *, now: float
+    ) -> None:
+        """Fold rounds of samples (plugin -> (rounds, peaks, last)) into the stored peaks."""
         if not rows:
             return
         with self._db() as db:
             db.execute("begin immediate")
-            for plugin, metrics in rows.items():
+            for plugin, (rounds, metrics, last) in rows.items():
                 row = db.execute(
                     "select samples, peaks from lifecycle_usage where plugin = ?", (plugin,)
                 ).fetchone()
@@ -193,7 +195,7 @@ class LifecycleStore:
                     peaks[key] = max(float(peaks.get(key, 0.0)), float(value))
                 db.execute(
                     "insert or replace into lifecycle_usage values (?, ?, ?, ?, ?)",
-                    (plugin, samples + 1, json.dumps(peaks), json.dumps(metrics), now),
+                    (plugin, samples + rounds, json.dumps(peaks), json.dumps(last), now),
                 )
             db.execute("commit")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 RATE_WINDOW = 1.0
+STORE_EVERY = 5.0
+"""Seconds between writes of usage peaks to ``corral.db`` (and one at close): a
+commit per round would cost more than the round."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,7 @@ class _Reading:
 def read_worker(pid: int, cgroup: Any) -> _Reading:
     """One worker's processes from /proc (psutil) and, where it has one, its cgroup."""
     reading = _Reading()
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        procs = []
+    procs = _processes(pid, cgroup)
     rss = 0
     for proc in procs:
         try:
@@ -102,6 +102,19 @@ def read_worker(pid: int, cgroup: Any) -> _Reading:
             reading.cpu_seconds = usage.cpu_ns / 1e9
         reading.cgroup_cpu = cgroup.path("cpu") is not None
     return reading
+
+
+def _processes(pid: int, cgroup: Any) -> list[psutil.Process]:
+    """The pen's processes: its cgroup's list where it has one (psutil's ``children()``
+    scans every process on the machine to build a parent map), else the tree under ``pid``."""
+    pids = set(cgroup.procs()) if cgroup is not None else set()
+    try:
+        if pids:
+            return [psutil.Process(p) for p in sorted(pids | {pid}) if psutil.pid_exists(p)]
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def disk_used_mb(root: Path, cap: int = DEFAULT_LIMITS.disk_scan_entries) -> float:
@@ -163,6 +176,8 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()
+        self._unstored: dict[str, tuple[int, dict[str, float], dict[str, float]]] = {}
+        self._stored_at = 0.0
 
     # --- the thread --------------------------------------------------------------
 
@@ -176,6 +191,8 @@ class Monitor:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        with self._tick_lock:
+            self.flush()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -191,10 +208,20 @@ class Monitor:
         with self._tick_lock:
             samples = [self.sample(handle) for handle in self._host.plugins()]
             self._host.control.poll()
-            self._host.control.store.record_usage(
-                {s.plugin: _peaks(s) for s in samples}, now=self._host._clock()
-            )
+            for sample in samples:
+                rounds, peaks, _ = self._unstored.get(sample.plugin, (0, {}, {}))
+                now = _peaks(sample)
+                merged = {k: max(v, peaks.get(k, 0.0)) for k, v in now.items()}
+                self._unstored[sample.plugin] = (rounds + 1, merged, now)
+            if time.monotonic() - self._stored_at >= STORE_EVERY:
+                self.flush()
             return samples
+
+    def flush(self) -> None:
+        """Write the peaks gathered since the last write to ``corral.db`` (for reports)."""
+        rows, self._unstored = self._unstored, {}
+        self._stored_at = time.monotonic()
+        self._host.control.store.record_usage(rows, now=self._host._clock())
 
     def sample(self, handle: PluginHandle) -> Sample:
         now = self._host._clock()
