@@ -7,6 +7,7 @@ exactly that, not as "5 quickly".
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
@@ -157,3 +158,29 @@ def test_three_timeouts_in_five_minutes_suspend(home, plugin_dir, audit):
             clock.advance(60)
         assert plugin.state == "suspended"
     assert responses(audit, "monitored") == ["kill", "kill", "suspend"]
+
+
+def test_kill_of_a_busy_worker_fails_its_call_with_the_reason_not_as_a_crash(
+    home, plugin_copy, audit
+):
+    source = plugin_copy(
+        "fixtures/monitored", {"call_timeout_seconds: 1": "call_timeout_seconds: 30"}
+    )
+    policy = {**QUIET, "responses": {"resource": [{"action": "kill", "after": 1}]}}
+    with make_host(home, policy, audit) as host:
+        plugin = host.load(source)
+        for i in range(3):
+            plugin.call("fill", f"f{i}.bin", 1024)
+        with ThreadPoolExecutor(1) as pool:
+            busy = pool.submit(plugin.call, "sleep", 20)
+            while not plugin._slots.empty():  # the call has taken the worker
+                time.sleep(0.01)
+            time.sleep(0.3)
+            start = time.monotonic()
+            host.monitor.tick()  # disk at 150 %: kill
+            with pytest.raises(corral.PluginCrashed, match="the host killed the worker"):
+                busy.result(timeout=15)
+            assert time.monotonic() - start < 10  # killed, not waited out
+        assert plugin.call("echo", 1) == 1
+    types = [e.details["type"] for e in audit.query(plugin="monitored", kind="violation")]
+    assert types == ["resource"]  # the kill it caused is not counted again as a crash

@@ -142,7 +142,9 @@ class WorkerProcess:
         """Run one call; returns its value and usage or raises a ``CorralError``."""
         start_wall, start_cpu = time.monotonic(), self.cpu_seconds()
         deadline = start_wall + timeout
-        self.spawned.channel.sendall(self.conn.send(call))
+        # a worker killed while idle is gone: reading then finds the end and says why
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.spawned.channel.sendall(self.conn.send(call))
         while True:
             try:
                 message = self._next(deadline)
@@ -227,7 +229,10 @@ class WorkerProcess:
             ready, _, _ = select.select([self.spawned.channel], [], [], remaining)
             if not ready:
                 continue
-            data = self.spawned.channel.recv(65536)
+            try:
+                data = self.spawned.channel.recv(65536)
+            except ConnectionResetError:
+                data = b""
             if not data:
                 raise _Ended("closed")
             self._inbox.extend(self.conn.receive_data(data))
