@@ -61,6 +61,8 @@ _EXPORTS: dict[str, str] = {
     # audit log
     "AuditEvent": "corral.audit",
     "open_store": "corral.audit",
+    "HomeAdmin": "corral.runtime",
+    "Sample": "corral.runtime",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

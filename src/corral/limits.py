@@ -50,6 +50,8 @@ class Limits:
     host_call_burst: int = 200
     host_call_runaways: int = 8
     vet_file_bytes: int = 1024 * 1024
+    disk_scan_entries: int = 20_000
+    """How many directory entries the monitor walks in one ``$WORK``; past it, disk is a floor."""
 
 
 DEFAULT_LIMITS = Limits()

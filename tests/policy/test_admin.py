@@ -47,8 +47,15 @@ def test_per_plugin_rules_and_seed_004_rules():
 
 
 def test_sections_of_other_subsystems_are_kept_aside():
-    policy = AdminPolicy.from_dict({"audit": "postgresql://db/corral", "responses": {}})
-    assert policy.model_extra == {"audit": "postgresql://db/corral", "responses": {}}
+    policy = AdminPolicy.from_dict({"audit": "postgresql://db/corral", "keys": {}})
+    assert policy.model_extra == {"audit": "postgresql://db/corral", "keys": {}}
+
+
+def test_responses_and_monitoring_are_sections_of_this_model():
+    policy = AdminPolicy.from_dict({"responses": {}, "monitoring": {"history": 10}})
+    assert policy.model_extra == {}
+    assert policy.monitoring.history == 10
+    assert policy.responses.ladder("any", "crash")[-1].action == "disable"
 
 
 @pytest.mark.parametrize(

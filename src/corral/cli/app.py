@@ -56,6 +56,12 @@ def _register() -> None:
     from corral.cli.audit_cmd import audit_app
 
     app.add_typer(audit_app, name="audit")
+    from corral.cli import report_cmd
+
+    app.command("report")(report_cmd.report)
+    app.command("plugins")(report_cmd.plugins)
+    for verb in ("suspend", "resume", "disable", "enable", "approve"):
+        app.command(verb)(getattr(report_cmd, verb))
 
 
 _register()

@@ -19,16 +19,24 @@ from corral.policy.granting import grant
 from corral.policy.model import Manifest
 from corral.policy.permission import BUILTIN, Permission
 from corral.policy.resources import ResourceLimits
+from corral.policy.responses import (
+    VIOLATION_TYPES,
+    MonitoringPolicy,
+    ResponseRule,
+    ResponsesPolicy,
+)
 from corral.policy.tiers import DEFAULT_TIERS, TIER_ORDER, TierSpec
 
 __all__ = [
     "BUILTIN",
     "DEFAULT_TIERS",
     "TIER_ORDER",
+    "VIOLATION_TYPES",
     "AdminPolicy",
     "Decision",
     "Grant",
     "Manifest",
+    "MonitoringPolicy",
     "Permission",
     "PermissionSyntaxError",
     "PluginRule",
@@ -36,6 +44,8 @@ __all__ = [
     "Request",
     "ResourceLimits",
     "Suppression",
+    "ResponseRule",
+    "ResponsesPolicy",
     "TierSpec",
     "VettingPolicy",
     "VulnerabilityPolicy",

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corral.policy import paths
 from corral.policy.errors import PolicyFileError, field_path
 from corral.policy.permission import Permission
+from corral.policy.responses import MonitoringPolicy, ResponsesPolicy
 from corral.policy.tiers import DEFAULT_TIERS, TIER_ORDER, Isolation, TierName, TierSpec
 
 
@@ -149,6 +150,8 @@ class AdminPolicy(BaseModel):
     blocked_paths: tuple[str, ...] = ()
     vetting: VettingPolicy = Field(default_factory=VettingPolicy)
     vulnerabilities: VulnerabilityPolicy = Field(default_factory=VulnerabilityPolicy)
+    responses: ResponsesPolicy = Field(default_factory=ResponsesPolicy)
+    monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
 
     @model_validator(mode="before")
     @classmethod

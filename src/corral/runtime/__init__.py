@@ -10,17 +10,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from corral.runtime.admin import HomeAdmin
     from corral.runtime.handle import PluginHandle
     from corral.runtime.hooks import HookResult
     from corral.runtime.host import Host
+    from corral.runtime.monitor import Sample
 
 _EXPORTS = {
+    "HomeAdmin": "corral.runtime.admin",
+    "Sample": "corral.runtime.monitor",
     "HookResult": "corral.runtime.hooks",
     "Host": "corral.runtime.host",
     "PluginHandle": "corral.runtime.handle",
 }
 
-__all__ = ["HookResult", "Host", "PluginHandle"]
+__all__ = ["HomeAdmin", "HookResult", "Host", "PluginHandle", "Sample"]
 
 
 def __getattr__(name: str) -> Any:

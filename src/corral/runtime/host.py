@@ -33,13 +33,19 @@ from corral.manifest import load_policy
 from corral.netproxy import NetProxy, NetUsage
 from corral.policy import AdminPolicy, Grant, Manifest, grant
 from corral.policy.plan import LAYERS
+from corral.policy.responses import ViolationType
 from corral.protocol import Call, Event, HostCall, Result
+from corral.runtime.control import Control
 from corral.runtime.functions import HostFunctions
 from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
 from corral.runtime.hooks import HookRegistry, HookResult
 from corral.runtime.inprocess import InProcessWorker
+from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.monitor import Monitor, Sample
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
+from corral.runtime.responses import Pending, Responder
+from corral.runtime.violations import denial_type, error_type
 from corral.runtime.worker import Usage, Worker, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
@@ -97,6 +103,10 @@ class Host:
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
         self._proxy: NetProxy | None = None
+        self._hostcalls: dict[str, int] = {}
+        self.control = Control(self, LifecycleStore(self.home.db))
+        self.responder = Responder(self)
+        self.monitor = Monitor(self)
         self._sweep()
 
     def _sweep(self) -> None:
@@ -141,15 +151,29 @@ class Host:
         self.record(
             "grant", manifest.name, "info", version=manifest.version, **_grant_details(granted)
         )
+        granted = self.control.admit(manifest, granted)
+        stored = self.control.store.state(manifest.name)
+        admin_state = stored.state if stored and stored.state in ("suspended", "disabled") else ""
         try:
             self._check_network(granted)
-            handle = PluginHandle(self, manifest, granted, store_dir, workers)
+            handle = PluginHandle(
+                self,
+                manifest,
+                granted,
+                store_dir,
+                workers,
+                source=Path(path),
+                admin_state=admin_state or "active",
+            )
         except CorralError as exc:
             self.record("plugin.refused", manifest.name, "deny", error=str(exc)[:500])
             raise
         with self._lock:
             self._handles[manifest.name] = handle
-        self.record("plugin.loaded", manifest.name, "allow", **verified.details())
+        self.record(
+            "plugin.loaded", manifest.name, "allow", state=handle.state, **verified.details()
+        )
+        self.monitor.start()
         return handle
 
     def _vet(self, store_dir: Path, manifest: Manifest, tier: str, digest: str) -> None:
@@ -286,9 +310,52 @@ class Host:
         with self._lock:
             return list(self._handles.values())
 
+    # --- lifecycle (runtime/control.py does the work) -------------------------
+
+    def suspend(self, plugin: str, reason: str = "admin") -> None:
+        """No new calls until :meth:`resume`; stored, so it survives a restart."""
+        self.control.set_state(plugin, "suspended", reason)
+
+    def resume(self, plugin: str) -> None:
+        self.control.resume(plugin, expect="suspended")
+
+    def disable(self, plugin: str, reason: str = "admin") -> None:
+        """Kill the plugin's workers and refuse calls until :meth:`enable`; stored."""
+        self.control.set_state(plugin, "disabled", reason)
+
+    def enable(self, plugin: str) -> None:
+        self.control.resume(plugin, expect="disabled")
+
+    def approve(self, plugin: str, version: str | None = None) -> frozenset[str]:
+        """Consent to the permissions a new version asked for; a loaded plugin is reloaded."""
+        return self.control.approve(plugin, version)
+
+    def unload(self, plugin: str) -> None:
+        self._loaded(plugin).close()
+
+    def reload(self, plugin: str) -> PluginHandle:
+        """Load the plugin again from where it came from: re-validated and re-granted."""
+        old = self._loaded(plugin)
+        if old.source is None:
+            raise HostError(f"plugin {plugin!r} was not loaded from a path; load it again")
+        old.close()
+        return self.load(old.source, workers=old._size)
+
+    def usage(self, plugin: str) -> list[Sample]:
+        """The monitor's recent samples of ``plugin`` (bounded history, oldest first)."""
+        return self.monitor.history(plugin)
+
+    def _loaded(self, plugin: str) -> PluginHandle:
+        with self._lock:
+            handle = self._handles.get(plugin)
+        if handle is None:
+            raise HostError(f"plugin {plugin!r} is not loaded")
+        return handle
+
     def close(self) -> None:
         """Tear down every plugin and the zygote; nothing outlives the host."""
         try:
+            self.monitor.stop()
             for handle in self.plugins():
                 handle.close()
             if self._zygote is not None:
@@ -419,10 +486,7 @@ class Host:
         Without cgroups the pen falls back to rlimits (DESIGN.md, "Limits without
         root"); ``corral doctor`` says which is in force.
         """
-        if "cgroups" in self._disabled_layers() or os.geteuid() != 0:
-            return None
-        found = cgroups.available()
-        if not all(found.get(c) for c in ("memory", "pids", "cpu")):
+        if not self._cgroups_usable():
             return None
         limits = handle.grant.limits
         return CgroupSet.create(
@@ -431,6 +495,12 @@ class Host:
             processes=limits.processes,
             cpu_percent=limits.cpu_percent,
         )
+
+    def _cgroups_usable(self) -> bool:
+        if "cgroups" in self._disabled_layers() or os.geteuid() != 0:
+            return False
+        found = cgroups.available()
+        return all(found.get(c) for c in ("memory", "pids", "cpu"))
 
     def _spec(self, handle: PluginHandle, cgroup_name: str) -> dict[str, Any]:
         disabled = self._disabled_layers()
@@ -488,18 +558,35 @@ class Host:
         timeout: float | None = None,
         limit: str = "call_timeout_seconds",
     ) -> tuple[Any, Usage]:
+        pending = Pending()
+        try:
+            return self._call_worker(handle, worker, call, pending, timeout=timeout, limit=limit)
+        finally:
+            pending.run()  # responses land before the call returns or raises
+
+    def _call_worker(
+        self,
+        handle: PluginHandle,
+        worker: Worker,
+        call: Call,
+        pending: Pending,
+        *,
+        timeout: float | None,
+        limit: str,
+    ) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds if timeout is None else timeout
-        reported = self._event_handler(handle, str(worker.pid))
+        reported = self._event_handler(handle, str(worker.pid), pending)
         seen: list[Event] = []
 
         def on_event(event: Event) -> None:
             seen.append(event)
             reported(event)
 
+        def on_hostcall(message: HostCall, left: float) -> Result:
+            return self._host_call(handle, message, left, pending)
+
         try:
-            value, usage = worker.call(
-                call, timeout, on_event, lambda m, left: self._host_call(handle, m, left), limit
-            )
+            value, usage = worker.call(call, timeout, on_event, on_hostcall, limit)
         except PluginError as exc:
             kind = "timeout" if type(exc).__name__ == "PluginTimeout" else "call.failed"
             if worker.dead:
@@ -516,6 +603,9 @@ class Host:
                 error=str(exc)[:500],
                 error_type=type(exc).__name__,
             )
+            violation = error_type(exc)
+            if violation is not None and not getattr(worker, "killed_for", ""):
+                self.responder.violation(handle, violation, kind, pending, callable=call.name)
             raise
         except BaseException:
             if seen:
@@ -533,7 +623,9 @@ class Host:
             self.audit.flush()
         return value, usage
 
-    def _event_handler(self, handle: PluginHandle, worker: str) -> Callable[[Event], None]:
+    def _event_handler(
+        self, handle: PluginHandle, worker: str, pending: Pending | None = None
+    ) -> Callable[[Event], None]:
         def on_event(event: Event) -> None:
             kind = event.type if event.type in _WORKER_KINDS else "denied"
             decision = event.decision if event.decision in ("allow", "deny", "info") else "deny"
@@ -546,14 +638,35 @@ class Host:
             self.record(
                 kind, handle.name, decision, source="worker", worker=worker, wait=False, **details
             )
+            if kind == "denied" and decision == "deny":
+                self.responder.violation(
+                    handle, denial_type(event.details), "denied", pending, source="worker"
+                )
 
         return on_event
 
-    def _host_call(self, handle: PluginHandle, message: HostCall, left: float) -> Result:
+    def _host_call(
+        self,
+        handle: PluginHandle,
+        message: HostCall,
+        left: float,
+        pending: Pending | None = None,
+    ) -> Result:
+        self._hostcalls[handle.name] = self._hostcalls.get(handle.name, 0) + 1
+
         def audit(decision: str, **details: Any) -> None:
             self.record("hostcall", handle.name, decision, **details)
+            if decision == "deny":
+                kind: ViolationType = (
+                    "resource" if details.get("reason") == "host_call_rate" else "permission"
+                )
+                self.responder.violation(handle, kind, "hostcall", pending, function=message.name)
 
         return self.functions.dispatch(handle.name, handle.grant, message, audit, left)
+
+    def hostcall_count(self, plugin: str) -> int:
+        """Host-function calls ``plugin`` has made (the monitor turns it into a rate)."""
+        return self._hostcalls.get(plugin, 0)
 
     def _forget(self, handle: PluginHandle) -> None:
         with self._lock:

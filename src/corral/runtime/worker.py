@@ -111,7 +111,9 @@ class WorkerProcess:
         self.output: collections.deque[str] = collections.deque(maxlen=200)
         self._inbox: list[Message] = []
         self._pidfd = _open_pidfd(spawned.pid)
+        self._pidfd_lock = threading.Lock()  # terminate() from another thread vs. _close()
         self.dead = False
+        self.killed_for = ""
         self._oom_killed = False
         for fd in (spawned.stdout, spawned.stderr):
             threading.Thread(target=self._drain, args=(fd,), daemon=True).start()
@@ -150,7 +152,9 @@ class WorkerProcess:
         """
         start_wall, start_cpu = time.monotonic(), self.cpu_seconds()
         deadline = start_wall + timeout
-        self.spawned.channel.sendall(self.conn.send(call))
+        # a worker killed while idle is gone: reading then finds the end and says why
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.spawned.channel.sendall(self.conn.send(call))
         while True:
             try:
                 message = self._next(deadline)
@@ -189,6 +193,22 @@ class WorkerProcess:
                 pass
         self.kill()
 
+    def terminate(self, reason: str) -> None:
+        """Kill the pen's processes but leave the channel to the thread that owns it.
+
+        A response (kill, disable) may hit a worker another thread is calling:
+        closing its channel under that thread's ``select`` would be a host bug,
+        so only the processes go; that call sees the channel end, says why
+        (``killed_for``), and closes the rest itself.
+        """
+        self.killed_for = reason
+        if self.cgroup is not None and not self.dead:
+            self.cgroup.kill_all()
+        with self._pidfd_lock:
+            if self._pidfd is not None and not self.spawned.exited.done():
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
     def kill(self) -> Exited | None:
         """Terminate, wait, kill, reap: always leaves no process behind."""
         if self.cgroup is not None:
@@ -213,9 +233,10 @@ class WorkerProcess:
         if self.cgroup is not None:
             self.cgroup.kill_all()
             self.cgroup.destroy()
-        if self._pidfd is not None:
-            os.close(self._pidfd)
-            self._pidfd = None
+        with self._pidfd_lock:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
 
     # --- reading ------------------------------------------------------------
 
@@ -227,7 +248,10 @@ class WorkerProcess:
             ready, _, _ = select.select([self.spawned.channel], [], [], remaining)
             if not ready:
                 continue
-            data = self.spawned.channel.recv(65536)
+            try:
+                data = self.spawned.channel.recv(65536)
+            except ConnectionResetError:
+                data = b""
             if not data:
                 raise _Ended("closed")
             self._inbox.extend(self.conn.receive_data(data))
@@ -258,6 +282,10 @@ class WorkerProcess:
 
     def _death_error(self, exited: Exited | None) -> errors.CorralError:
         tail = "".join(self.output)[-2000:]
+        if self.killed_for:
+            return errors.PluginCrashed(
+                f"{self.plugin}: the host killed the worker ({self.killed_for})", signal=9
+            )
         if exited is None:
             return errors.PluginCrashed(f"{self.plugin}: the worker vanished")
         if exited.signal == signal.SIGXCPU or self._cpu_killed(exited):

@@ -218,6 +218,27 @@ class CgroupSet:
             self._write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US)
             self._write("cpu", "cpu.cfs_quota_us", quota)
 
+    def set_cpu_percent(self, cpu_percent: int) -> int:
+        """Change the CFS quota of a running group (a throttle); returns the quota in µs.
+
+        Raises ``SandboxUnavailable`` when the set has no cpu group: a throttle
+        that cannot be applied must say so, not pretend.
+        """
+        if self.path("cpu") is None:
+            raise SandboxUnavailable("cgroups", f"{self.name!r} has no cpu group to throttle")
+        quota = max(MIN_QUOTA_US, CFS_PERIOD_US * cpu_percent // 100)
+        self._write("cpu", "cpu.cfs_period_us", CFS_PERIOD_US)
+        self._write("cpu", "cpu.cfs_quota_us", quota)
+        return quota
+
+    def cpu_quota_us(self) -> int:
+        """The CFS quota in force (-1 or 0 when none)."""
+        text = self._read("cpu", "cpu.cfs_quota_us").strip()
+        return int(text) if text.lstrip("-").isdigit() else 0
+
+    def memory_limit_bytes(self) -> int:
+        return self._number("memory", "memory.limit_in_bytes")
+
     def path(self, controller: str) -> Path | None:
         """This set's directory in ``controller``'s hierarchy, if it has one."""
         return dict(self.dirs).get(controller)

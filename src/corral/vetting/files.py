@@ -23,7 +23,7 @@ from corral.vetting.walk import RuleSet, Walker
 SOURCE_SUFFIXES = (".py", ".pyw")
 COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 # What the store leaves out never runs, so vetting leaves it out too: it
-# reads what the store holds (runtime/store.py skips these dirs and .pyc/.pyo).
+# reads what the store holds (trust/archive.py refuses these dirs and .pyc/.pyo).
 _SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn"})
 
 _DEFAULT_RULES: RuleSet | None = None
