@@ -38,10 +38,8 @@ KINDS = frozenset(
         "timeout",
         "limit.warning",
         "limit.breached",
-        "limit.warning",
         "violation",
         "response",
-        "plugin.state",
         "worker.started",
         "worker.crashed",
         "worker.killed",
@@ -59,8 +57,6 @@ KINDS = frozenset(
         "vuln.reported",
         "vuln.resolved",
         "vuln.gate",
-        "violation",
-        "response",
         "audit.pruned",
     }
 )
