@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks import context, pen
+from benchmarks import context, host, pen
 from benchmarks.harness import Figure
 
 # name -> (measure, runs in a full run); --quick runs each with 3.
@@ -19,6 +19,9 @@ SUITE: dict[str, tuple[Callable[[int], Figure], int]] = {
     "throughput": (pen.throughput, 6),
     "guard": (pen.guard_cost, 15),
     "memory": (pen.idle_memory, 7),
+    "vetting": (host.vetting, 5),
+    "audit": (host.audit_append, 7),
+    "verify": (host.verify_package, 9),
 }
 
 

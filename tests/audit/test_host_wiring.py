@@ -48,7 +48,11 @@ def test_policy_yaml_and_the_environment_select_postgresql(home, postgresql_back
         host.record("admin", "", "info", action="from-env")
         actions = [e.details["action"] for e in host.audit.query(kind="admin")]
     assert actions == ["from-policy", "from-env"]
-    assert not (home / "corral.db").exists()
+    # corral.db still holds this host's trust and lifecycle state, but no audit record
+    tables = sqlite3.connect(home / "corral.db").execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'audit_%'"
+    )
+    assert tables.fetchall() == []
 
 
 def test_an_unreachable_configured_store_refuses_to_start_the_host(home):

@@ -8,8 +8,8 @@ predicts, per plugin and kind (nothing lost, nothing extra), and the responses
 must be the ones configured: suspended after 5 denials, suspended after 3
 timeouts, disabled after 5 crashes with a doubling backoff between restarts.
 
-Chain verification joins this test when the hash-chained store lands; until
-then the log is checked by reading the JSONL file back, event for event.
+The log is read back from the host's corral.db, event for event, and its hash
+chain must verify.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import corral
-from corral.audit import JsonlSink
+from corral.audit import open_store
 from corral.policy import AdminPolicy
 from tests.conftest import SABOTAGE
 
@@ -113,9 +113,11 @@ def test_thousands_of_calls_with_hostile_plugins_leave_exactly_the_expected_log(
     names = [*GOOD, *ATTEMPTS]
     sources = {name: _copy(plugin_dir, tmp_path, name) for name in names}
     outcomes, states, samples, acknowledged = _in_child(home, sources)
-    sink = JsonlSink(home / "audit.jsonl")
-    log = sink.query()
-    sink.close()
+    store = open_store(str(home / "corral.db"))
+    log = store.query()
+    chain = store.verify()
+    store.close()
+    assert all(report.ok for report in chain), chain  # the hash chain holds after the storm
 
     # what the callers saw
     seen = collections.Counter((name, result) for name, result, _ in outcomes)

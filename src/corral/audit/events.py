@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import operator
 import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -121,9 +122,8 @@ class AuditEvent:
         repr, UTF-8: any store that keeps the fields exactly reproduces the
         same bytes, so a verifier needs nothing but the record itself.
         """
-        data = {name: getattr(self, name) for name in _FIELDS if name != "hash"}
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8")
+        data = dict(zip(_HASHED, _get_hashed(self), strict=True))
+        return _CANONICAL.encode(data).encode("utf-8")
 
     def compute_hash(self) -> str:
         """``sha256(prev_hash || canonical)`` as hex."""
@@ -133,11 +133,14 @@ class AuditEvent:
         """This event as record ``seq`` of ``host_id``'s chain, after ``prev_hash``."""
         # A shallow copy, not dataclasses.replace: this runs on the writer thread for
         # every event, and the fields were validated when the event was built.
-        linked = copy.copy(self)
-        for name, value in (("host_id", host_id), ("seq", seq), ("prev_hash", prev_hash)):
-            object.__setattr__(linked, name, value)
+        linked = object.__new__(AuditEvent)
+        linked.__dict__.update(self.__dict__, host_id=host_id, seq=seq, prev_hash=prev_hash)
         object.__setattr__(linked, "hash", linked.compute_hash())
         return linked
 
 
 _FIELDS = tuple(f.name for f in fields(AuditEvent))
+_HASHED = tuple(name for name in _FIELDS if name != "hash")
+_get_hashed = operator.attrgetter(*_HASHED)
+# One encoder for every event: building one per call was a third of the chain's cost.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import operator
 import os
 import queue
 import threading
@@ -535,11 +536,15 @@ class SqlStore(ABC):
         self.close()
 
 
+_get_row = operator.attrgetter(*_COLUMNS)
+_DETAILS = _COLUMNS.index("details")
+_DETAILS_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def _row(event: AuditEvent) -> tuple[Any, ...]:
-    return tuple(
-        json.dumps(event.details, sort_keys=True) if c == "details" else getattr(event, c)
-        for c in _COLUMNS
-    )
+    row = list(_get_row(event))
+    row[_DETAILS] = _DETAILS_JSON.encode(event.details)
+    return tuple(row)
 
 
 def _event(row: Sequence[Any], *, lenient: bool = False) -> AuditEvent:

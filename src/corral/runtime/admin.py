@@ -10,12 +10,14 @@ when the plugin is next loaded or reloaded.
 from __future__ import annotations
 
 import collections
+import getpass
 import os
 import time
 from typing import Any
 
-from corral.audit import AuditEvent, JsonlSink
+from corral.audit import AuditEvent, AuditSink, audit_target, open_store, policy_audit
 from corral.errors import HostError
+from corral.manifest import load_policy
 from corral.runtime.home import Home
 from corral.runtime.lifecycle import LifecycleStore
 
@@ -38,14 +40,18 @@ class HomeAdmin:
     # --- reading ---------------------------------------------------------------
 
     def events(self, plugin: str | None = None) -> list[AuditEvent]:
-        """The home's audit events (JSONL store), optionally for one plugin."""
-        if not self.home.audit_jsonl.exists():
-            return []
-        sink = JsonlSink(self.home.audit_jsonl)  # the store's own query, whichever store it is
+        """The home's audit events (whichever store its hosts write to), optionally one plugin's."""
+        store = self._store()
         try:
-            return sink.query(plugin=plugin)
+            return store.query(plugin=plugin)
         finally:
-            sink.close()
+            store.close()
+
+    def _store(self) -> AuditSink:
+        """The store this home's hosts record to: CORRAL_AUDIT_URL, policy.yaml, or corral.db."""
+        policy = load_policy(self.home.policy if self.home.policy.exists() else None)
+        target = audit_target(None, policy_value=policy_audit(policy), default=self.home.db)
+        return open_store(target)
 
     def known(self) -> list[str]:
         """Every plugin this home has a record of: approved once, or given a state."""
@@ -112,11 +118,17 @@ class HomeAdmin:
         return pending.version, pending.permissions
 
     def _record(self, kind: str, plugin: str, decision: str, **details: Any) -> None:
-        sink = JsonlSink(self.home.audit_jsonl)
+        """An admin action, acknowledged, with the operating-system user who took it."""
+        sink = self._store()
         try:
             sink.write(
                 AuditEvent(
-                    time=time.time(), kind=kind, plugin=plugin, decision=decision, details=details
+                    time=time.time(),
+                    kind=kind,
+                    plugin=plugin,
+                    decision=decision,
+                    host_id=sink.host_id,
+                    details={**details, "user": getpass.getuser()},
                 )
             )
         finally:
