@@ -74,8 +74,9 @@ def test_report_json_shows_grant_usage_violations_and_responses(used_home):
     assert data["violations"] == expected
     assert [r["action"] for r in data["responses"]] == ["warn"] * sum(expected.values())
     assert data["limit_breaches"] == 1
-    for key in ("signature", "vetting", "vulnerability"):
+    for key in ("signature", "vulnerability"):  # unsigned, and no report filed
         assert data[key] == "not recorded"
+    assert data["vetting"]  # Host.load vets every plugin and records each finding
 
 
 def test_report_text_is_for_people(used_home):

@@ -137,5 +137,5 @@ def test_a_denied_operation_raises_and_unloads_the_plugin(sandbox, outside):
     with pytest.raises(PermissionDeniedError) as info:
         loader.call("malicious-plugin", "read_open", str(outside / "secret.txt"))
     assert "TOPSECRET" not in str(info.value)
-    assert loader.get_plugin("malicious-plugin") is None and handle.state == "closed"
+    assert loader.get_plugin("malicious-plugin") is None and handle.state == "unloaded"
     assert not sandbox.check_permissions("malicious-plugin", PluginPermission.FILE_WRITE)

@@ -86,7 +86,7 @@ def test_a_plugin_sandbox_gets_the_policys_ceilings_and_is_terminated_at_the_thr
 
     with corral.Host(home=home, audit=audit, policy=policy.admin_policy()) as host:
         plugin, report = asyncio.run(main(host))
-        assert report["terminated"] and plugin.state == "closed"
+        assert report["terminated"] and plugin.state == "unloaded"
         with pytest.raises(corral.PluginSuspended):
             plugin.call("run", ["/usr/bin/echo", "hi"])
     denied = audit.query(plugin="exec-plugin", kind="denied")

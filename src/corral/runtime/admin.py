@@ -149,7 +149,7 @@ class HomeAdmin:
         stored = self.store.state(plugin)
         return {
             "plugin": plugin,
-            "version": grants[-1].details.get("version", "") if grants else "",
+            "version": (grants[-1].version or grants[-1].details.get("version", "")) if grants else "",
             "state": self.state(plugin),
             "state_reason": stored.reason if stored else "",
             "grant": _grant(grants[-1].details) if grants else _NOT_RECORDED,

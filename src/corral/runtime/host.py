@@ -113,7 +113,9 @@ class Host:
         """Clear worker cgroups a previous host left behind when it was killed."""
         if os.geteuid() != 0 or "cgroups" in self._disabled_layers():
             return
-        for group in cgroups.sweep_stale(now=self._clock()):
+        # Wall-clock time, never the injectable clock: group ages are file mtimes, and a
+        # host with a clock in the future would sweep other hosts' brand-new groups.
+        for group in cgroups.sweep_stale(now=time.time()):
             self.record("state", group.name, "info", swept_cgroup=str(group))
 
     def _policy(self, path: str | os.PathLike[str] | None) -> AdminPolicy:
