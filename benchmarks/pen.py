@@ -19,10 +19,13 @@ PLUGIN = Path(__file__).parent / "plugins" / "bench"
 
 @contextmanager
 def bench_host(**options: object) -> Iterator[corral.Host]:
-    """A host with its own throwaway home under /var/tmp, which a pen's uid may search."""
+    """A host as users get it (SQLite audit store, every layer on) in a throwaway home.
+
+    The home sits under /var/tmp, which a pen's uid may search.
+    """
     with tempfile.TemporaryDirectory(prefix="corral-bench-", dir="/var/tmp") as home:
         Path(home).chmod(0o711)
-        with corral.Host(home=home, audit="memory", **options) as host:  # type: ignore[arg-type]
+        with corral.Host(home=home, **options) as host:  # type: ignore[arg-type]
             yield host
 
 
