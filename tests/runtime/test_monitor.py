@@ -37,6 +37,20 @@ def test_disk_filled_past_disk_mb_is_measured_breached_and_answered(home, plugin
     assert responses(audit, "monitored") == ["warn"]  # the default ladder: warn, throttle at 3
 
 
+def test_a_call_that_fills_work_past_disk_mb_ends_with_that_limit(home, plugin_dir, audit):
+    """$WORK persists, so no kernel layer holds its total: the monitor kills the worker."""
+    with make_host(home, {"monitoring": {"interval_seconds": 0.05}}, audit) as host:
+        plugin = host.load(plugin_dir("fixtures/monitored"))
+        with pytest.raises(corral.ResourceLimitExceeded) as info:
+            plugin.call("fill_and_wait", 3, 0.9)  # 3 MiB against disk_mb=2, then wait
+        assert info.value.limit == "disk_mb"
+        assert "disk quota of $WORK" in str(info.value)
+        assert plugin.call("echo", "next") == "next"  # a fresh worker answers the next call
+    assert disk_used_mb(home / "work" / "monitored") >= 3.0  # the host measured real files
+    (breach,) = audit.query(plugin="monitored", kind="limit.breached")
+    assert breach.details["limit"] == "disk_mb" and breach.source == "host"
+
+
 def test_warning_at_80_percent_once_per_crossing(home, plugin_dir, audit):
     with make_host(home, QUIET, audit) as host:
         plugin = host.load(plugin_dir("fixtures/monitored"))

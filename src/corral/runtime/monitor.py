@@ -303,7 +303,16 @@ class Monitor:
             self._host.record("limit.warning", handle.name, "info", **details)
         if level == 2:
             self._host.record("limit.breached", handle.name, "deny", **details)
+            if metric in HARD_LIMITS:
+                # No kernel layer holds $WORK's total (it is a persistent bind mount,
+                # bounded per file by file_size_mb): the monitor is the enforcement,
+                # so the call in flight ends with ResourceLimitExceeded, as issue 3 asks.
+                handle.kill_workers(metric)
             self._host.responder.violation(handle, "resource", "limit.breached", limit=metric)
+
+
+HARD_LIMITS = frozenset({"disk_mb"})
+"""Limits the monitor enforces itself at 100 %: the worker is killed, its call fails."""
 
 
 def _peaks(sample: Sample) -> dict[str, float]:

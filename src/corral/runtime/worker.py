@@ -282,6 +282,12 @@ class WorkerProcess:
 
     def _death_error(self, exited: Exited | None) -> errors.CorralError:
         tail = "".join(self.output)[-2000:]
+        if self.killed_for in _MONITORED_LIMITS:
+            return errors.ResourceLimitExceeded(
+                f"{self.plugin}: {_MONITORED_LIMITS[self.killed_for]} reached "
+                f"({self.killed_for}); the host killed the worker",
+                limit=self.killed_for,
+            )
         if self.killed_for:
             return errors.PluginCrashed(
                 f"{self.plugin}: the host killed the worker ({self.killed_for})", signal=9
@@ -383,6 +389,10 @@ def _cpu_ticks(pid: int) -> int:
         return 0
     # After the command name: state is field 3, utime..cstime are fields 14-17.
     return sum(int(value) for value in fields[11:15])
+
+
+_MONITORED_LIMITS = {"disk_mb": "disk quota of $WORK"}
+"""Limits the host's monitor enforces by killing the worker (runtime/monitor.py)."""
 
 
 def _open_pidfd(pid: int) -> int | None:
