@@ -149,7 +149,7 @@ class HomeAdmin:
         stored = self.store.state(plugin)
         return {
             "plugin": plugin,
-            "version": (grants[-1].version or grants[-1].details.get("version", "")) if grants else "",
+            "version": _version(grants[-1]) if grants else "",
             "state": self.state(plugin),
             "state_reason": stored.reason if stored else "",
             "grant": _grant(grants[-1].details) if grants else _NOT_RECORDED,
@@ -181,6 +181,11 @@ class HomeAdmin:
             "vulnerability": _latest(events, ("vulnerability", "vuln")),
             "audit_events": len(events),
         }
+
+
+def _version(event: AuditEvent) -> str:
+    """The plugin version an event names: its own field, or (older records) its details."""
+    return event.version or str(event.details.get("version", ""))
 
 
 def _grant(details: dict[str, Any]) -> dict[str, Any]:
