@@ -42,6 +42,9 @@ _EXPORTS: dict[str, str] = {
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",
+    "ContainerConfig": "corral.runtime.container",
+    "build_container_image": "corral.runtime.container",
+    "container_engine": "corral.runtime.container",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

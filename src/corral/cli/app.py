@@ -39,6 +39,10 @@ def _register() -> None:
     app.command("new")(new)
     app.add_typer(policy_app, name="policy")
 
+    from corral.cli.container_cmd import container_app
+
+    app.add_typer(container_app, name="container")
+
 
 _register()
 

@@ -22,6 +22,8 @@ from corral.manifest import load_manifest, load_policy
 from corral.policy import AdminPolicy, Grant, grant
 from corral.policy.plan import LAYERS
 from corral.protocol import Call, Event, HostCall, Result
+from corral.runtime.container import ContainerConfig
+from corral.runtime.container.backend import ContainerBackend
 from corral.runtime.functions import HostFunctions
 from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
@@ -33,7 +35,7 @@ from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
 
-ISOLATION_LEVELS = ("kernel", "process")
+ISOLATION_LEVELS = ("kernel", "process", "container")
 _PROCESS_OFF = frozenset(
     {"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "landlock", "seccomp", "cgroups"}
 )
@@ -51,6 +53,7 @@ class Host:
         isolation: str = "kernel",
         unsafe_disable_layers: Iterable[str] = (),
         unsafe_in_process: bool = False,
+        container: ContainerConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if isolation not in ISOLATION_LEVELS:
@@ -70,6 +73,9 @@ class Host:
         self.functions = HostFunctions()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
+        self._containers: ContainerBackend | None = None
+        if isolation == "container":
+            self._containers = ContainerBackend(container or ContainerConfig())
         self._sweep()
 
     def _sweep(self) -> None:
@@ -135,6 +141,8 @@ class Host:
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+        if self._containers is not None:
+            self._containers.close()
         self.audit.close()
 
     def __enter__(self) -> Host:
@@ -180,6 +188,9 @@ class Host:
             inproc = InProcessWorker(handle.name, str(handle.store_dir), handle.manifest.entry)
             self._callables[handle.name] = inproc.callables
             return inproc
+        if self._containers is not None:
+            worker = self._start_container(handle)
+            return self._ready(handle, worker, sorted(self._disabled_layers()))
         cgroup = self._cgroup(handle)
         try:
             spec = self._spec(handle, cgroup.name if cgroup else "")
@@ -191,6 +202,10 @@ class Host:
                 cgroup.destroy()
             raise
         worker = WorkerProcess(spawned, handle.name, cgroup, handle.grant.limits.cpu_seconds)
+        return self._ready(handle, worker, sorted(spec["plan"]["disabled_layers"]))
+
+    def _ready(self, handle: PluginHandle, worker: WorkerProcess, layers_off: list[str]) -> Worker:
+        """Wait for the plugin's setup under the init timeout; record the start or the crash."""
         on_event = self._event_handler(handle, str(worker.pid))
         try:
             worker.wait_ready(handle.grant.limits.init_timeout_seconds, on_event)
@@ -205,9 +220,18 @@ class Host:
             handle.name,
             "info",
             worker=str(worker.pid),
-            layers_off=sorted(spec["plan"]["disabled_layers"]),
+            layers_off=layers_off,
         )
         return worker
+
+    def _start_container(self, handle: PluginHandle) -> WorkerProcess:
+        assert self._containers is not None
+        if self.unsafe_disable_layers:
+            layers = sorted(self.unsafe_disable_layers)
+            self.record("unsafe", handle.name, "info", unsafe_disable_layers=layers)
+        return self._containers.start(
+            handle.grant, handle.store_dir, handle.manifest.entry, self._disabled_layers()
+        )
 
     def _cgroup(self, handle: PluginHandle) -> CgroupSet | None:
         """A fresh cgroup set for one worker where this host can create them, else None.

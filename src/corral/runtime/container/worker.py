@@ -1,0 +1,195 @@
+"""One warm container per worker, seen from the host through the same ``Worker`` protocol.
+
+A ``ContainerWorker`` is a ``WorkerProcess`` whose process happens to be a
+container's init: the channel is a unix socket the container dialled, the
+capture pipe is fed from the engine's log stream, and the exit is what the
+engine's ``wait`` reports. Timeouts, crash and OOM classification, usage
+from /proc, all come from the pen's own worker code. What differs is the end:
+every way a worker ends (kill, crash, timeout, shutdown) goes through
+``_close``, which removes the container and its private IPC directory, so no
+container outlives its worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from corral.errors import SandboxUnavailable
+from corral.limits import DEFAULT_LIMITS
+from corral.protocol import Exited, Spawn, encode_frame
+from corral.runtime.container.mapping import CHANNEL
+from corral.runtime.worker import WorkerProcess
+from corral.runtime.zygote import SpawnedWorker
+
+_MAX_SPEC = 1 << 22
+_ACCEPT_SLICE = 0.1
+
+
+class ContainerWorker(WorkerProcess):
+    """A worker running in its own container; removing the container is part of its end."""
+
+    def __init__(
+        self,
+        *,
+        spawned: SpawnedWorker,
+        plugin: str,
+        container: Any,
+        ipc_dir: str,
+        cpu_seconds: float,
+        oom: threading.Event,
+    ) -> None:
+        super().__init__(spawned, plugin, None, cpu_seconds)
+        self.container = container
+        self.container_id: str = container.id
+        self._ipc_dir = ipc_dir
+        self._oom = oom
+
+    def _await_exit(self) -> Exited | None:
+        exited = super()._await_exit()
+        self._oom_killed = self._oom.is_set()
+        return exited
+
+    def _close(self) -> None:
+        if self.dead:
+            return
+        super()._close()
+        remove(self.container)
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+
+def remove(container: Any) -> None:
+    """Kill and remove a container with its anonymous volumes; already gone is fine."""
+    with contextlib.suppress(Exception):
+        container.remove(force=True, v=True)
+
+
+def launch(
+    *,
+    client: Any,
+    image: str,
+    options: dict[str, Any],
+    ipc_dir: str,
+    listener: socket.socket,
+    spec: dict[str, Any],
+    plugin: str,
+    cpu_seconds: float,
+) -> ContainerWorker:
+    """Start the container, take its call on the IPC socket, send the spec."""
+    command = ["python3", "-I", "-B", "-m", "corral.worker.container", CHANNEL]
+    container = client.containers.run(image, command, **options)
+    try:
+        channel = _accept(listener, container, DEFAULT_LIMITS.worker_start_seconds)
+        channel.sendall(encode_frame(Spawn(id=0, spec=spec).to_wire(), max_bytes=_MAX_SPEC))
+        container.reload()
+        pid = int(container.attrs["State"]["Pid"])
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        os.close(err_w)  # the engine's one log stream carries both
+        oom = threading.Event()
+        exited = _watch(container, oom)
+        threading.Thread(target=_pump_logs, args=(container, out_w), daemon=True).start()
+    except BaseException:
+        remove(container)
+        raise
+    finally:
+        listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(ipc_dir, os.path.basename(CHANNEL)))
+    spawned = SpawnedWorker(pid, channel, out_r, err_r, exited)
+    return ContainerWorker(
+        spawned=spawned,
+        plugin=plugin,
+        container=container,
+        ipc_dir=ipc_dir,
+        cpu_seconds=cpu_seconds,
+        oom=oom,
+    )
+
+
+def listen(uid: int) -> tuple[str, socket.socket]:
+    """A private directory with a listening socket only the worker's uid may dial."""
+    ipc_dir = tempfile.mkdtemp(prefix="corral-ipc-")
+    os.chmod(ipc_dir, 0o711)  # noqa: S103  (search only: the socket itself is 0600)
+    path = os.path.join(ipc_dir, os.path.basename(CHANNEL))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    if os.geteuid() == 0:
+        os.chown(path, uid, uid)
+    os.chmod(path, 0o600)
+    listener.listen(1)
+    listener.settimeout(_ACCEPT_SLICE)
+    return ipc_dir, listener
+
+
+def _accept(listener: socket.socket, container: Any, timeout: float) -> socket.socket:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            channel, _ = listener.accept()
+        except TimeoutError:
+            container.reload()
+            if container.status not in ("created", "running"):
+                break
+            continue
+        channel.settimeout(None)
+        return channel
+    logs = _logs(container)
+    raise SandboxUnavailable(
+        "container", f"the worker container did not dial its channel within {timeout:g} s{logs}"
+    )
+
+
+def _logs(container: Any) -> str:
+    try:
+        text = container.logs().decode("utf-8", "replace").strip()
+    except Exception:
+        return ""
+    return f":\n{text[-2000:]}" if text else ""
+
+
+def _watch(container: Any, oom: threading.Event) -> Future[Exited]:
+    """A future that resolves with the container's exit, read from the engine."""
+    future: Future[Exited] = Future()
+
+    def wait() -> None:
+        code: int | None = None
+        try:
+            code = int(container.wait().get("StatusCode", -1))
+            container.reload()
+            if container.attrs["State"].get("OOMKilled"):
+                oom.set()
+        except Exception:
+            pass
+        future.set_result(_exited(code))
+
+    threading.Thread(target=wait, name="corral-container-wait", daemon=True).start()
+    return future
+
+
+def _exited(code: int | None) -> Exited:
+    """The engine reports 128+N when the init (or the worker, via tini) died of signal N."""
+    if code is None or code < 0:
+        return Exited(id=0, pid=0, signal=signal.SIGKILL)
+    if code > 128:
+        return Exited(id=0, pid=0, signal=code - 128)
+    return Exited(id=0, pid=0, exit_code=code)
+
+
+def _pump_logs(container: Any, fd: int) -> None:
+    """Copy the engine's log stream into the pipe the worker's output reader drains."""
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            os.write(fd, chunk)
+    except Exception:
+        pass
+    finally:
+        os.close(fd)
