@@ -6,8 +6,9 @@ Everything else is the kernel pen's own code path, unchanged: this entry
 dials the host's IPC socket (the only pathname socket it ever opens, before
 corral's seccomp filter forbids AF_UNIX), reads its spec as the first frame
 (a ``Spawn`` message, the zygote's own), and hands over to
-:func:`corral.worker.child.run_child`, which wires the channel to fd 3, confines (rlimits, Landlock, seccomp), installs the guard,
-loads the plugin and serves. Same worker, same protocol, one more wall.
+:func:`corral.worker.child.run_child`, which wires the channel to fd 3,
+confines (rlimits, Landlock, seccomp), installs the guard, loads the plugin
+and serves. Same worker, same protocol, one more wall.
 """
 
 from __future__ import annotations
