@@ -27,8 +27,10 @@ from corral.errors import SandboxUnavailable
 from corral.limits import DEFAULT_LIMITS
 from corral.protocol import Exited, Spawn, encode_frame
 from corral.runtime.container.mapping import CHANNEL
+from corral.runtime.meter import Meter
 from corral.runtime.worker import WorkerProcess
 from corral.runtime.zygote import SpawnedWorker
+from corral.sandbox import cgroups
 
 _MAX_SPEC = 1 << 22
 _ACCEPT_SLICE = 0.1
@@ -48,6 +50,8 @@ class ContainerWorker(WorkerProcess):
         oom: threading.Event,
     ) -> None:
         super().__init__(spawned, plugin, None, cpu_seconds)
+        with contextlib.suppress(OSError):  # without it, usage is read from /proc (slower)
+            self._meter = Meter(cgroups.groups_of(spawned.pid))
         self.container = container
         self.container_id: str = container.id
         self._ipc_dir = ipc_dir
