@@ -25,7 +25,7 @@ _started: list[Engine] = []
 @functools.cache
 def _config() -> corral.ContainerConfig:
     engine = ensure()
-    if engine.process is not None:
+    if engine.pid is not None:
         _started.append(engine)
     config = corral.ContainerConfig(socket=engine.url)
     corral.build_container_image(config)
