@@ -99,3 +99,15 @@ def host(home, audit, backend, request):
         }
     with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE, **options) as h:
         yield h
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the container engine run last, together: the engine starts once for them.
+
+    It also keeps the engine client's memory out of the tests after them: the
+    sandbox's RLIMIT_AS fallback tests fork from this process and count its
+    address space (glibc arenas included) against their limit.
+    """
+    on_engine = [i for i in items if "container" in i.nodeid]
+    if on_engine:
+        items[:] = [i for i in items if "container" not in i.nodeid] + on_engine

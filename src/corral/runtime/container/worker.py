@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from corral.errors import SandboxUnavailable
@@ -48,6 +49,7 @@ class ContainerWorker(WorkerProcess):
         ipc_dir: str,
         cpu_seconds: float,
         oom: threading.Event,
+        tail: list[str],
     ) -> None:
         super().__init__(spawned, plugin, None, cpu_seconds)
         with contextlib.suppress(OSError):  # without it, usage is read from /proc (slower)
@@ -56,10 +58,12 @@ class ContainerWorker(WorkerProcess):
         self.container_id: str = container.id
         self._ipc_dir = ipc_dir
         self._oom = oom
+        self._tail = tail
 
     def _await_exit(self) -> Exited | None:
         exited = super()._await_exit()
         self._oom_killed = self._oom.is_set()
+        self.output.extend(self._tail)
         return exited
 
     def _close(self) -> None:
@@ -95,12 +99,15 @@ def launch(
         channel.sendall(encode_frame(Spawn(id=0, spec=spec).to_wire(), max_bytes=_MAX_SPEC))
         container.reload()
         pid = int(container.attrs["State"]["Pid"])
+        # The engine keeps the output; it is read once, when the worker ends (a thread
+        # per stream for a worker's whole life cost the host more than it told us).
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        os.close(err_w)  # the engine's one log stream carries both
+        os.close(out_w)
+        os.close(err_w)
         oom = threading.Event()
-        exited = _watch(container, oom)
-        threading.Thread(target=_pump_logs, args=(container, out_w), daemon=True).start()
+        tail: list[str] = []
+        exited = _EngineExit(container, oom, tail)
     except BaseException:
         remove(container)
         raise
@@ -116,6 +123,7 @@ def launch(
         ipc_dir=ipc_dir,
         cpu_seconds=cpu_seconds,
         oom=oom,
+        tail=tail,
     )
 
 
@@ -160,23 +168,52 @@ def _logs(container: Any) -> str:
     return f":\n{text[-2000:]}" if text else ""
 
 
-def _watch(container: Any, oom: threading.Event) -> Future[Exited]:
-    """A future that resolves with the container's exit, read from the engine."""
-    future: Future[Exited] = Future()
+class _EngineExit(Future[Exited]):
+    """The container's exit as the engine reports it, asked for only when someone waits.
 
-    def wait() -> None:
-        code: int | None = None
+    A pen's exit arrives from the zygote's reaper; a container's is one
+    blocking ``wait`` on the engine, made in the thread that wants it, so a
+    warm container costs the host no thread. The OOM flag and the last
+    output are read before it resolves, while the container still exists:
+    whoever waits removes it next.
+    """
+
+    def __init__(self, container: Any, oom: threading.Event, tail: list[str]) -> None:
+        super().__init__()
+        self._container = container
+        self._oom = oom
+        self._tail = tail
+        self._lock = threading.Lock()
+
+    def result(self, timeout: float | None = None) -> Exited:
+        with self._lock:
+            if not self.done():
+                self._wait(timeout)
+        return super().result(0)
+
+    def _wait(self, timeout: float | None) -> None:
+        import requests
+
         try:
-            code = int(container.wait().get("StatusCode", -1))
-            container.reload()
-            if container.attrs["State"].get("OOMKilled"):
-                oom.set()
+            reply = self._container.wait(timeout=timeout)
+        except requests.exceptions.Timeout as exc:
+            raise FutureTimeout() from exc
+        except requests.exceptions.ConnectionError as exc:  # a read timeout, as urllib3 says it
+            if "timed out" in str(exc).lower():
+                raise FutureTimeout() from exc
+            self.set_result(_exited(None))
+            return
         except Exception:
-            pass
-        future.set_result(_exited(code))
-
-    threading.Thread(target=wait, name="corral-container-wait", daemon=True).start()
-    return future
+            self.set_result(_exited(None))
+            return
+        code = int(reply.get("StatusCode", -1))
+        with contextlib.suppress(Exception):
+            self._container.reload()
+            if self._container.attrs["State"].get("OOMKilled"):
+                self._oom.set()
+            logs = self._container.logs(tail=200).decode("utf-8", "replace")
+            self._tail.append(logs[-DEFAULT_LIMITS.log_line_bytes * 8 :])
+        self.set_result(_exited(code))
 
 
 def _exited(code: int | None) -> Exited:
@@ -186,14 +223,3 @@ def _exited(code: int | None) -> Exited:
     if code > 128:
         return Exited(id=0, pid=0, signal=code - 128)
     return Exited(id=0, pid=0, exit_code=code)
-
-
-def _pump_logs(container: Any, fd: int) -> None:
-    """Copy the engine's log stream into the pipe the worker's output reader drains."""
-    try:
-        for chunk in container.logs(stream=True, follow=True):
-            os.write(fd, chunk)
-    except Exception:
-        pass
-    finally:
-        os.close(fd)
