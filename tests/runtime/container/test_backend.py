@@ -194,11 +194,13 @@ def test_a_killed_hosts_containers_are_swept_by_the_next_host(
     )
     assert child.stdout.readline().strip() == b"loaded"
     assert any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     with corral.Host(home=home, audit="memory", isolation="container", container=container_engine):
         pass
     assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
 
 
 def test_an_orphaned_worker_ends_when_its_host_channel_closes(
@@ -230,5 +232,7 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
             break
         time.sleep(0.2)
     assert mine and all(c.status == "exited" for c in mine)
-    for c in mine:
-        c.remove(force=True)
+    with corral.Host(home=home, audit="memory", isolation="container", container=container_engine):
+        pass  # and the next host sweeps what is left
+    assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")

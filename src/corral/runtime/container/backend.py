@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from corral.runtime.container.config import ContainerConfig
 from corral.runtime.container.engine import HOST_LABEL, WORKER_LABEL, connect
 from corral.runtime.container.image import default_tag, image_present
 from corral.runtime.container.mapping import PROVIDED, run_options
-from corral.runtime.container.worker import ContainerWorker, launch, listen, remove
+from corral.runtime.container.worker import IPC_PREFIX, ContainerWorker, launch, listen, remove
 from corral.runtime.pen import PenLayout, build_plan
 
 
@@ -44,7 +46,11 @@ class ContainerBackend:
         self.swept = self.sweep()
 
     def sweep(self) -> list[str]:
-        """Remove worker containers whose host process is gone; returns their ids."""
+        """Remove worker containers and IPC dirs whose host process is gone; returns their ids."""
+        for ipc_dir in Path(tempfile.gettempdir()).glob(f"{IPC_PREFIX}*"):
+            owner = ipc_dir.name.removeprefix(IPC_PREFIX).split("-", 1)[0]
+            if owner.isdigit() and not psutil.pid_exists(int(owner)):
+                shutil.rmtree(ipc_dir, ignore_errors=True)
         gone: list[str] = []
         for container in self.client.containers.list(all=True, filters={"label": WORKER_LABEL}):
             owner = container.labels.get(HOST_LABEL, "")
@@ -102,8 +108,6 @@ class ContainerBackend:
             )
         except BaseException:
             listener.close()
-            import shutil
-
             shutil.rmtree(ipc_dir, ignore_errors=True)
             raise
 

@@ -34,6 +34,8 @@ from corral.runtime.zygote import SpawnedWorker
 from corral.sandbox import cgroups
 
 _MAX_SPEC = 1 << 22
+IPC_PREFIX = "corral-ipc-"
+"""IPC directories are named ``corral-ipc-<host pid>-*``, so a dead host's can be swept."""
 _ACCEPT_SLICE = 0.1
 
 
@@ -129,7 +131,7 @@ def launch(
 
 def listen(uid: int) -> tuple[str, socket.socket]:
     """A private directory with a listening socket only the worker's uid may dial."""
-    ipc_dir = tempfile.mkdtemp(prefix="corral-ipc-")
+    ipc_dir = tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}-")
     os.chmod(ipc_dir, 0o711)  # noqa: S103  (search only: the socket itself is 0600)
     path = os.path.join(ipc_dir, os.path.basename(CHANNEL))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
