@@ -153,6 +153,16 @@ def test_no_container_outlives_its_worker_after_any_fault(chost, plugin_dir, eng
     with pytest.raises((corral.ResourceLimitExceeded, corral.PluginCrashed)):
         bad.call("memory_bomb", 1024)
     assert _leftovers(engine) == before
+    with pytest.raises((corral.ResourceLimitExceeded, corral.PluginTimeout)):
+        bad.call("busy_loop", 60)  # past cpu_seconds: killed, and its container removed
+    assert _leftovers(engine) == before
+    try:
+        bad.call("fork_bomb", 200)
+    except corral.CorralError:
+        pass
+    bad.close()
+    assert _leftovers(engine) == before
+    bad = chost.load(plugin_dir("fixtures/malicious_plugin"))
     assert bad.call("sleep", 0) == 0
     bad.close()
     assert _leftovers(engine) == before
