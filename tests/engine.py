@@ -143,3 +143,29 @@ def _daemon_pid() -> int | None:
     except (OSError, ValueError):
         return None
     return pid if b"dockerd" in cmdline and SOCKET.encode() in cmdline else None
+
+
+def prune_old_images(engine: Engine, keep: str) -> list[str]:
+    """On our private daemon only: remove worker images of other corral versions.
+
+    Each change to corral's source gives a new image tag (~90 MB); the test
+    daemon's data root would otherwise grow with every edit. An image a
+    container still uses is kept (the engine refuses).
+    """
+    if engine.url != f"unix://{SOCKET}":
+        return []
+    import docker
+
+    removed: list[str] = []
+    client = docker.DockerClient(base_url=engine.url, timeout=30)
+    try:
+        for image in client.images.list(name=keep.rpartition(":")[0]):
+            if keep not in image.tags:
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(image.id, force=False)
+                    removed.append(image.id)
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.prune()
+    finally:
+        client.close()
+    return removed

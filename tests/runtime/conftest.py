@@ -67,7 +67,7 @@ def _engine_unavailable(reason: str):
 @pytest.fixture(scope="session")
 def container_engine():
     """A real engine for the whole session, with the worker image built; stopped at the end."""
-    from tests.engine import EngineUnavailable, ensure
+    from tests.engine import EngineUnavailable, ensure, prune_old_images
 
     try:
         engine = ensure()
@@ -75,7 +75,8 @@ def container_engine():
         _engine_unavailable(str(exc))
     config = corral.ContainerConfig(socket=engine.url)
     try:
-        corral.build_container_image(config)  # this corral's tag; an import is a few seconds
+        tag = corral.build_container_image(config)  # this corral's tag; a few seconds
+        prune_old_images(engine, keep=tag)
     except corral.CorralError as exc:
         engine.stop()
         _engine_unavailable(f"building the worker image failed: {exc}")
@@ -108,6 +109,7 @@ def pytest_collection_modifyitems(config, items):
     sandbox's RLIMIT_AS fallback tests fork from this process and count its
     address space (glibc arenas included) against their limit.
     """
+
     def uses_engine(item):  # the benchmark smoke run measures the container figures too
         return "container" in item.nodeid or item.nodeid.startswith("tests/benchmarks/")
 
