@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks import context, host, pen
+from benchmarks import container, context, host, pen
 from benchmarks.harness import Figure
 
 # name -> (measure, runs in a full run); --quick runs each with 3.
@@ -22,6 +22,8 @@ SUITE: dict[str, tuple[Callable[[int], Figure], int]] = {
     "vetting": (host.vetting, 5),
     "audit": (host.audit_append, 7),
     "verify": (host.verify_package, 9),
+    "container-cold": (container.cold_start, 8),
+    "container-warm": (container.warm_call, 10),
 }
 
 
@@ -35,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     chosen = args.only or list(SUITE)
     with console.status("measuring") as status:
-        for name in chosen:
-            measure, runs = SUITE[name]
-            status.update(f"measuring {name} ({3 if args.quick else runs} runs)")
-            figures.append(measure(3 if args.quick else runs))
+        try:
+            for name in chosen:
+                measure, runs = SUITE[name]
+                status.update(f"measuring {name} ({3 if args.quick else runs} runs)")
+                figures.append(measure(3 if args.quick else runs))
+        finally:
+            container.stop_engine()
         status.update("context: other isolation tools")
         notes = context.notes(3 if args.quick else 10)
     from benchmarks import report

@@ -3,7 +3,9 @@
 Each kernel layer is switched off together with the guard (so only the
 kernel stands in the way), and the guard is switched off alone. A layer no
 test catches is a layer nothing proves. Prints a Markdown table for the
-README's security section. Run with ``make sabotage``.
+README's security section. Run with ``make sabotage``. The table is the kernel
+pen's: the attack tests' container variants are left out (the engine holds
+the namespaces and cgroup there, so switching those layers off changes nothing).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def failures(sabotage: str) -> list[str]:
     report.parent.mkdir(exist_ok=True)
     env = {**os.environ, "CORRAL_SABOTAGE": sabotage}
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *TESTS],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+         "-k", "not container", *TESTS],
         cwd=ROOT, env=env, capture_output=True, check=False,
     )
     failed = []

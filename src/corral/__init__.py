@@ -63,6 +63,9 @@ _EXPORTS: dict[str, str] = {
     "open_store": "corral.audit",
     "HomeAdmin": "corral.runtime",
     "Sample": "corral.runtime",
+    "ContainerConfig": "corral.runtime.container",
+    "build_container_image": "corral.runtime.container",
+    "container_engine": "corral.runtime.container",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]  # noqa: PLE0604

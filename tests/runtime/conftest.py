@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
@@ -32,12 +34,6 @@ def home():
 
 
 @pytest.fixture
-def host(home, audit):
-    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as h:
-        yield h
-
-
-@pytest.fixture
 def plugin_copy(plugin_dir, tmp_path):
     """A fixture plugin copied into tmp_path with text of its plugin.yaml replaced.
 
@@ -57,3 +53,66 @@ def plugin_copy(plugin_dir, tmp_path):
         return target
 
     return copy
+
+
+def _engine_unavailable(reason: str):
+    """Skip loudly, or fail under CI=true: an untested backend is never reported as passed."""
+    message = f"CONTAINER BACKEND NOT TESTED: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    warnings.warn(message, stacklevel=2)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def container_engine():
+    """A real engine for the whole session, with the worker image built; stopped at the end."""
+    from tests.engine import EngineUnavailable, ensure, prune_old_images
+
+    try:
+        engine = ensure()
+    except EngineUnavailable as exc:
+        _engine_unavailable(str(exc))
+    config = corral.ContainerConfig(socket=engine.url)
+    try:
+        tag = corral.build_container_image(config)  # this corral's tag; a few seconds
+        prune_old_images(engine, keep=tag)
+    except corral.CorralError as exc:
+        engine.stop()
+        _engine_unavailable(f"building the worker image failed: {exc}")
+    yield config
+    engine.stop()
+
+
+@pytest.fixture
+def backend():
+    """The isolation level under test; a module overrides it to run against both walls."""
+    return "kernel"
+
+
+@pytest.fixture
+def host(home, audit, backend, request):
+    options = {}
+    if backend == "container":
+        options = {
+            "isolation": "container",
+            "container": request.getfixturevalue("container_engine"),
+        }
+    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE, **options) as h:
+        yield h
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the container engine run last, together: the engine starts once for them.
+
+    It also keeps the engine client's memory out of the tests after them: the
+    sandbox's RLIMIT_AS fallback tests fork from this process and count its
+    address space (glibc arenas included) against their limit.
+    """
+
+    def uses_engine(item):  # the benchmark smoke run measures the container figures too
+        return "container" in item.nodeid or item.nodeid.startswith("tests/benchmarks/")
+
+    on_engine = [i for i in items if uses_engine(i)]
+    if on_engine:
+        items[:] = [i for i in items if not uses_engine(i)] + on_engine

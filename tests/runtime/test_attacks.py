@@ -32,6 +32,29 @@ pytestmark = pytest.mark.pen
 GUARD = SABOTAGE in (frozenset(), frozenset({"guard"}))
 
 
+@pytest.fixture(params=["kernel", "container"])
+def backend(request):
+    """Every attack runs against both walls: the kernel pen and a container on a real engine."""
+    return request.param
+
+
+@pytest.fixture
+def work_of(host, backend):
+    """The host's view of a plugin's ``$WORK``: its work dir, or the live container's tmpfs.
+
+    A container's ``$WORK`` is a size-capped tmpfs inside it; the host sees it
+    through ``/proc/<container init>/root``, still from outside the wall.
+    """
+
+    def where(handle):
+        if backend == "kernel":
+            return host.home.work / handle.name
+        worker = handle._slots.queue[0]
+        return Path(f"/proc/{worker.pid}/root/run/corral/work")
+
+    return where
+
+
 @pytest.fixture
 def bad(host, plugin_dir):
     return host.load(plugin_dir("fixtures/malicious_plugin"))
@@ -75,9 +98,9 @@ def test_deny_writing_outside_work(bad, outside, how):
     assert not target.exists()
 
 
-def test_allow_writing_inside_work(bad, host):
+def test_allow_writing_inside_work(bad, work_of):
     bad.call("write_file", "ok.txt", "fine")  # relative: the pen's cwd is $WORK
-    assert (host.home.work / "malicious-plugin" / "ok.txt").read_text() == "fine"
+    assert (work_of(bad) / "ok.txt").read_text() == "fine"
 
 
 @pytest.mark.parametrize("how", ["symlink_escape", "dotdot_escape"])
@@ -400,12 +423,13 @@ def test_deny_fd_flood(bad):
     assert bad.call("fd_flood", 10_000)["opened"] < 100
 
 
-def test_deny_huge_file(bad, host):
+def test_deny_huge_file(bad, work_of):
     try:
         bad.call("huge_file", 64)
     except corral.CorralError:
         pass
-    huge = host.home.work / "malicious-plugin" / "huge.bin"
+    bad.call("sleep", 0)  # a worker is up (a fresh one if the breach killed the last)
+    huge = work_of(bad) / "huge.bin"
     assert not huge.exists() or huge.stat().st_size <= 1024 * 1024
 
 

@@ -62,6 +62,9 @@ def _register() -> None:
     app.command("plugins")(report_cmd.plugins)
     for verb in ("suspend", "resume", "disable", "enable", "approve"):
         app.command(verb)(getattr(report_cmd, verb))
+    from corral.cli.container_cmd import container_app
+
+    app.add_typer(container_app, name="container")
 
 
 _register()

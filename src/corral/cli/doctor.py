@@ -9,13 +9,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import corral
 from corral.cli._output import JsonOpt
 from corral.sandbox import probe
 
 
+def _engine_row() -> probe.LayerStatus:
+    """The container engine as one more row: isolation='container' needs it reachable."""
+    info = corral.container_engine()
+    detail = info.detail
+    if info.security_options:
+        detail += "; security: " + ", ".join(info.security_options)
+    return probe.LayerStatus(
+        "container", info.reachable, detail, "a Docker or Podman engine on its socket (DOCKER_HOST)"
+    )
+
+
 def doctor(as_json: JsonOpt = False) -> None:
     """Report each confinement layer: available here or not, and the kernel requirement."""
-    statuses = probe.probe()
+    statuses = [*probe.probe(), _engine_row()]
     if as_json:
         typer.echo(json.dumps([asdict(s) for s in statuses]))
         return

@@ -74,22 +74,26 @@ class EnforcementPlan:
     cgroup_name: str = ""
     # Layers switched off for a sabotage test; always audited by the host.
     disabled_layers: frozenset[str] = field(default_factory=frozenset)
+    # Layers an outer wall already holds (a container engine's namespaces and
+    # cgroup): the worker does not apply them itself, and nothing is weaker for it.
+    provided_layers: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         if self.network not in NETWORK_LEVELS:
             raise ValueError(f"network level {self.network!r} not in {NETWORK_LEVELS}")
-        unknown = set(self.disabled_layers) - set(LAYERS)
+        unknown = (set(self.disabled_layers) | set(self.provided_layers)) - set(LAYERS)
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
 
     def layer_on(self, layer: str) -> bool:
-        """Whether ``layer`` is to be applied (sabotage switches turn layers off)."""
-        return layer not in self.disabled_layers
+        """Whether the worker applies ``layer`` itself (off when sabotaged or provided)."""
+        return layer not in self.disabled_layers and layer not in self.provided_layers
 
     def to_wire(self) -> dict[str, Any]:
         """A msgpack-able dict; tuples become lists, the frozenset a sorted list."""
         data = asdict(self)
         data["disabled_layers"] = sorted(self.disabled_layers)
+        data["provided_layers"] = sorted(self.provided_layers)
         data["env"] = [list(kv) for kv in self.env]
         return data
 
@@ -107,6 +111,7 @@ class EnforcementPlan:
             values[name] = tuple(int(p) for p in values.get(name, ()))
         values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
         values["disabled_layers"] = frozenset(values.get("disabled_layers", ()))
+        values["provided_layers"] = frozenset(values.get("provided_layers", ()))
         return cls(**values)
 
 

@@ -35,6 +35,8 @@ from corral.policy import AdminPolicy, Grant, Manifest, grant
 from corral.policy.plan import LAYERS
 from corral.policy.responses import ViolationType
 from corral.protocol import Call, Event, HostCall, Result
+from corral.runtime.container import ContainerConfig
+from corral.runtime.container.backend import ContainerBackend
 from corral.runtime.control import Control
 from corral.runtime.functions import HostFunctions
 from corral.runtime.handle import PluginHandle
@@ -53,7 +55,7 @@ from corral.sandbox.cgroups import CgroupSet
 from corral.trust import Keyring, Store, TrustState, Verified, Verifier, read_manifest
 from corral.vetting import VettingCache, check_plugin
 
-ISOLATION_LEVELS = ("kernel", "process")
+ISOLATION_LEVELS = ("kernel", "process", "container")
 _WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
 _RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker", "version", "wait"})
 # High-rate informational kinds: queued for the next group commit (acknowledged
@@ -77,6 +79,7 @@ class Host:
         isolation: str = "kernel",
         unsafe_disable_layers: Iterable[str] = (),
         unsafe_in_process: bool = False,
+        container: ContainerConfig | None = None,
         clock: Callable[[], float] = time.time,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
@@ -107,6 +110,9 @@ class Host:
         self.control = Control(self, LifecycleStore(self.home.db))
         self.responder = Responder(self)
         self.monitor = Monitor(self)
+        self._containers: ContainerBackend | None = None
+        if isolation == "container":
+            self._containers = ContainerBackend(container or ContainerConfig())
         self._sweep()
 
     def _sweep(self) -> None:
@@ -366,6 +372,8 @@ class Host:
             if self._proxy is not None:
                 self._proxy.close()
                 self._proxy = None
+            if self._containers is not None:
+                self._containers.close()
         finally:
             self.audit.close()
 
@@ -429,6 +437,9 @@ class Host:
             self._callables[handle.name] = inproc.callables
             self._register_hooks(handle, inproc.hooks)
             return inproc
+        if self._containers is not None:
+            worker = self._start_container(handle)
+            return self._ready(handle, worker, sorted(self._disabled_layers()))
         cgroup = self._cgroup(handle)
         dispenser = None
         try:
@@ -444,6 +455,10 @@ class Host:
                 cgroup.destroy()
             raise
         worker = WorkerProcess(spawned, handle.name, cgroup, handle.grant.limits.cpu_seconds)
+        return self._ready(handle, worker, sorted(spec["plan"]["disabled_layers"]))
+
+    def _ready(self, handle: PluginHandle, worker: WorkerProcess, layers_off: list[str]) -> Worker:
+        """Wait for the plugin's setup under the init timeout; record the start or the crash."""
         on_event = self._event_handler(handle, str(worker.pid))
         try:
             worker.wait_ready(handle.grant.limits.init_timeout_seconds, on_event)
@@ -459,10 +474,20 @@ class Host:
             handle.name,
             "info",
             worker=str(worker.pid),
-            layers_off=sorted(spec["plan"]["disabled_layers"]),
+            layers_off=layers_off,
             network=handle.grant.network,
+            isolation=self.isolation,
         )
         return worker
+
+    def _start_container(self, handle: PluginHandle) -> WorkerProcess:
+        assert self._containers is not None
+        if self.unsafe_disable_layers:
+            layers = sorted(self.unsafe_disable_layers)
+            self.record("unsafe", handle.name, "info", unsafe_disable_layers=layers)
+        return self._containers.start(
+            handle.grant, handle.store_dir, handle.manifest.entry, self._disabled_layers()
+        )
 
     def _dispenser(self, handle: PluginHandle) -> socket.socket | None:
         """A restricted worker's way to the filtering proxy (the proxy starts on first use)."""

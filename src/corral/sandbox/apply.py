@@ -63,7 +63,7 @@ def _new_session(plan: EnforcementPlan, keep_fds: Sequence[int]) -> None:
 
 
 def _join_cgroup(plan: EnforcementPlan) -> None:
-    if rlimits.cgroup_in_force(plan):
+    if plan.layer_on("cgroups") and rlimits.cgroup_in_force(plan):
         cgroups.join(plan.cgroup_name, os.getpid())
 
 

@@ -62,6 +62,30 @@ def _v1_mounts() -> dict[str, tuple[str, str]]:
     return found
 
 
+@functools.cache
+def _v1_mounts_once() -> dict[str, tuple[str, str]]:
+    return _v1_mounts()
+
+
+def groups_of(pid: int) -> CgroupSet:
+    """The v1 groups ``pid`` is in, to read the counters of a group corral did not make.
+
+    A container engine makes its containers' groups; the host meters a
+    container worker through them the way it meters a pen through its own.
+    Never destroy the result: the groups belong to their maker.
+    """
+    mounts = _v1_mounts_once()
+    dirs: list[tuple[str, Path]] = []
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            if controller in CONTROLLERS and controller in mounts:
+                point, root = mounts[controller]
+                relative = path[len(root) :] if path.startswith(root) and root != "/" else path
+                dirs.append((controller, Path(point) / relative.lstrip("/")))
+    return CgroupSet(f"pid-{pid}", tuple(dirs))
+
+
 def _own_paths() -> dict[str, str]:
     """controller -> this process's group path in that v1 hierarchy."""
     paths: dict[str, str] = {}

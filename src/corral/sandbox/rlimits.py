@@ -55,8 +55,13 @@ class Rlimit:
 
 
 def cgroup_in_force(plan: EnforcementPlan) -> bool:
-    """Whether memory and processes are bounded by a cgroup (else the rlimit fallback)."""
-    return plan.layer_on("cgroups") and bool(plan.cgroup_name)
+    """Whether memory and processes are bounded by a cgroup (else the rlimit fallback).
+
+    A cgroup the container engine made counts: the worker joins none itself.
+    """
+    return "cgroups" in plan.provided_layers or (
+        plan.layer_on("cgroups") and bool(plan.cgroup_name)
+    )
 
 
 def planned(plan: EnforcementPlan) -> tuple[Rlimit, ...]:

@@ -1,0 +1,90 @@
+"""The grant, mapped onto the engine: one enforcement plan, expressed as run options.
+
+Everything here derives from the same ``EnforcementPlan`` the kernel pen
+applies, so one policy core decides for both backends. The engine holds the
+layers it builds (``PROVIDED``); the worker inside still applies rlimits,
+Landlock, corral's seccomp filter and the guard itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corral.errors import SandboxUnavailable
+from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
+from corral.runtime.container.config import ContainerConfig
+from corral.runtime.container.profile import profile_for
+from corral.sandbox.namespaces import HOSTNAME
+from corral.sandbox.rlimits import MIB, task_limit
+
+PROVIDED = frozenset({"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "cgroups"})
+IPC_DIR = "/run/corral/ipc"
+CHANNEL = f"{IPC_DIR}/channel.sock"
+ENGINE_NETWORK = {"none": "none", "internal": "none", "full": "host"}
+"""``none`` has loopback only, which is what ``internal`` means; corral's seccomp
+filter still refuses inet sockets at ``none``."""
+INIT_TASKS = 1
+"""The engine's init (tini) is one more task in the container's pids cgroup."""
+_DEFAULT_TMP_MB = 64
+
+
+def run_options(
+    plan: EnforcementPlan, config: ContainerConfig, ipc_source: str, labels: dict[str, str]
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.run`` that enforce ``plan``."""
+    from docker.types import Mount, Ulimit
+
+    if plan.network not in ENGINE_NETWORK:
+        raise SandboxUnavailable(
+            "netproxy",
+            f"network {plan.network!r} in a container needs corral's filtering proxy mounted "
+            "as a unix socket; not available in this version",
+        )
+    uid, gid = plan.pen_uid, plan.pen_gid
+    disk = plan.disk_mb or _DEFAULT_TMP_MB
+    options: dict[str, Any] = {
+        "user": f"{uid}:{gid}",
+        "read_only": True,
+        "network_mode": ENGINE_NETWORK[plan.network],
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges", f"seccomp={profile_for(plan.network)}"],
+        "init": True,
+        "ipc_mode": "private",
+        "hostname": HOSTNAME,
+        "environment": {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        "tmpfs": {
+            PEN_WORK_DIR: f"size={disk}m,uid={uid},gid={gid},mode=0700",
+            "/tmp": f"size={disk}m,mode=1777",
+        },
+        "shm_size": f"{min(disk, _DEFAULT_TMP_MB)}m",
+        "mounts": [
+            Mount(PEN_PLUGIN_DIR, plan.plugin_source, type="bind", read_only=True),
+            Mount(IPC_DIR, ipc_source, type="bind", read_only=True),
+        ],
+        "ulimits": _ulimits(plan, Ulimit),
+        "labels": labels,
+        "working_dir": PEN_WORK_DIR,
+        "detach": True,
+    }
+    if plan.memory_mb:
+        options["mem_limit"] = f"{plan.memory_mb}m"
+        options["memswap_limit"] = f"{plan.memory_mb}m"  # swap equal to memory: none extra
+    if plan.processes:
+        options["pids_limit"] = task_limit(plan.processes) + INIT_TASKS
+    if plan.cpu_percent:
+        options["nano_cpus"] = plan.cpu_percent * 10_000_000  # percent of one CPU
+    if config.runtime:
+        options["runtime"] = config.runtime
+    return options
+
+
+def _ulimits(plan: EnforcementPlan, ulimit: Any) -> list[Any]:
+    limits = [ulimit(name="core", soft=0, hard=0)]
+    if plan.open_files:
+        limits.append(ulimit(name="nofile", soft=plan.open_files, hard=plan.open_files))
+    if plan.file_size_mb:
+        size = plan.file_size_mb * MIB
+        limits.append(ulimit(name="fsize", soft=size, hard=size))
+    if plan.cpu_seconds:
+        limits.append(ulimit(name="cpu", soft=plan.cpu_seconds, hard=plan.cpu_seconds + 1))
+    return limits

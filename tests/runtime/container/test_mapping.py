@@ -1,0 +1,83 @@
+"""The grant mapped onto the engine's run options: one plan, two walls."""
+
+from __future__ import annotations
+
+import pytest
+
+import corral
+from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
+from corral.runtime.container.mapping import PROVIDED, run_options
+from corral.sandbox.rlimits import task_limit
+
+PLAN = EnforcementPlan(
+    plugin_source="/var/lib/corral/store/abc",
+    plugin_dir=PEN_PLUGIN_DIR,
+    work_dir=PEN_WORK_DIR,
+    network="none",
+    memory_mb=128,
+    cpu_percent=25,
+    processes=16,
+    open_files=64,
+    file_size_mb=1,
+    cpu_seconds=2,
+    disk_mb=100,
+    pen_uid=234567,
+    pen_gid=234567,
+    provided_layers=PROVIDED,
+)
+
+
+def options(plan=PLAN):
+    return run_options(plan, corral.ContainerConfig(), "/tmp/corral-ipc-x", {"corral.worker": "p"})
+
+
+def test_the_wall_is_locked_down():
+    got = options()
+    assert got["read_only"] is True
+    assert got["cap_drop"] == ["ALL"]
+    assert "no-new-privileges" in got["security_opt"]
+    assert any(o.startswith("seccomp={") for o in got["security_opt"])
+    assert got["user"] == "234567:234567"
+    assert got["network_mode"] == "none"
+    assert got["environment"] == {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def test_limits_come_from_the_plan():
+    got = options()
+    assert got["mem_limit"] == got["memswap_limit"] == "128m"
+    assert got["pids_limit"] == task_limit(16) + 1
+    assert got["nano_cpus"] == 250_000_000
+    assert got["tmpfs"][PEN_WORK_DIR].startswith("size=100m,uid=234567,gid=234567,mode=0700")
+    limits = {u["Name"]: (u["Soft"], u["Hard"]) for u in got["ulimits"]}
+    assert limits == {
+        "core": (0, 0),
+        "nofile": (64, 64),
+        "fsize": (1 << 20, 1 << 20),
+        "cpu": (2, 3),
+    }
+
+
+def test_only_the_store_and_the_ipc_dir_are_mounted_both_read_only():
+    mounts = {m["Target"]: m for m in options()["mounts"]}
+    assert set(mounts) == {PEN_PLUGIN_DIR, "/run/corral/ipc"}
+    assert all(m["ReadOnly"] for m in mounts.values())
+    assert not any("docker.sock" in str(m["Source"]) for m in mounts.values())
+
+
+@pytest.mark.parametrize(
+    ("level", "mode"), [("none", "none"), ("internal", "none"), ("full", "host")]
+)
+def test_network_levels(level, mode):
+    plan = EnforcementPlan(**{**PLAN.__dict__, "network": level})
+    assert options(plan)["network_mode"] == mode
+
+
+def test_restricted_needs_the_proxy_and_is_refused_not_widened():
+    plan = EnforcementPlan(**{**PLAN.__dict__, "network": "restricted"})
+    with pytest.raises(corral.SandboxUnavailable, match="proxy"):
+        options(plan)
+
+
+def test_provided_layers_are_not_applied_by_the_worker_and_survive_the_wire():
+    assert not PLAN.layer_on("netns") and PLAN.layer_on("landlock")
+    assert EnforcementPlan.from_wire(PLAN.to_wire()) == PLAN
