@@ -21,8 +21,10 @@ import pytest
 
 import corral
 from corral.policy import AdminPolicy
+from corral.trust import Keyring, keys
 from tests._net import Datagrams, Web
 from tests.conftest import SABOTAGE
+from tests.trust._crafted import entry_for, sign
 
 pytestmark = pytest.mark.pen
 GUARD = SABOTAGE in (frozenset(), frozenset({"guard"}))
@@ -294,3 +296,56 @@ def test_deny_restricted_network_without_the_network_namespace(home, audit, plug
         with pytest.raises(corral.SandboxUnavailable) as info:
             host.load(_copy(plugin_copy, servers))
     assert info.value.layer == "netns"
+
+
+# --- full: the host's network, for the enterprise tier only -------------------------------
+
+FULL_MANIFEST = """\
+name: full-network
+version: 1.0.0
+entry: client
+tier: enterprise
+network: full
+permissions:
+  - network:connect=127.0.0.1:{port}
+limits:
+  call_timeout_seconds: 20
+"""
+
+
+def _full_plugin(plugin_copy, servers, *, signed_by=None):
+    """The fixture's client code under an enterprise manifest asking for ``network: full``."""
+    root = _copy(plugin_copy, servers)
+    (root / "plugin.yaml").write_text(FULL_MANIFEST.format(port=servers["web"].port))
+    if signed_by is not None:
+        sign(root, signed_by)
+    return root
+
+
+def test_allow_full_network_to_a_verified_publishers_enterprise_plugin(
+    home, audit, plugin_copy, servers
+):
+    key = keys.generate()
+    Keyring(path=home / "keyring.toml").with_entry(entry_for(key, tier="enterprise")).save()
+    root = _full_plugin(plugin_copy, servers, signed_by=key)
+    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as host:
+        plugin = host.load(root)
+        assert plugin.grant.tier == "enterprise" and plugin.grant.network == "full"
+        # the host's own network: a listener the grant does not name is reached too
+        reply = plugin.call("raw", "127.0.0.1", servers["other"].port, GET.format("full"))
+    assert reply.endswith("hello /full") and servers["other"].connections == 1
+    assert not audit.query(kind="network.connect")  # no proxy in the way
+    (started,) = audit.query(kind="worker.started")
+    assert started.details["network"] == "full"  # audited at worker start
+
+
+def test_deny_full_network_to_an_unsigned_plugin_asking_for_it(home, audit, plugin_copy, servers):
+    root = _full_plugin(plugin_copy, servers)  # unsigned: proves community at most
+    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as host:
+        plugin = host.load(root)
+        assert plugin.grant.tier == "community" and plugin.grant.network != "full"
+        with pytest.raises(corral.CorralError):
+            plugin.call("raw", "127.0.0.1", servers["other"].port, GET.format("no"))
+    assert servers["other"].connections == 0
+    (granted,) = audit.query(kind="grant")
+    assert any("full" in str(note) or "tier" in str(note) for note in granted.details["notes"])
