@@ -63,8 +63,7 @@ def test_throttle_lowers_the_real_cgroup_cpu_quota(home, plugin_dir, audit):
             pytest.skip("this run has no cgroups")
         (worker,) = plugin.pen_workers()
         assert _quota(worker) == 25_000  # community: 25 % of one core
-        for i in range(3):
-            plugin.call("fill", f"f{i}.bin", 1024)
+        plugin.call("grab_fds")  # holds every descriptor RLIMIT_NOFILE allows: a breach
         host.monitor.tick()
         assert _quota(worker) == 12_000  # int(25 * 0.5) %, read back from the kernel's file
         (response,) = audit.query(plugin="monitored", kind="response")
@@ -169,15 +168,14 @@ def test_kill_of_a_busy_worker_fails_its_call_with_the_reason_not_as_a_crash(
     policy = {**QUIET, "responses": {"resource": [{"action": "kill", "after": 1}]}}
     with make_host(home, policy, audit) as host:
         plugin = host.load(source)
-        for i in range(3):
-            plugin.call("fill", f"f{i}.bin", 1024)
+        plugin.call("grab_fds")  # every descriptor RLIMIT_NOFILE allows, held: a breach
         with ThreadPoolExecutor(1) as pool:
             busy = pool.submit(plugin.call, "sleep", 20)
             while not plugin._slots.empty():  # the call has taken the worker
                 time.sleep(0.01)
             time.sleep(0.3)
             start = time.monotonic()
-            host.monitor.tick()  # disk at 150 %: kill
+            host.monitor.tick()  # open files at 100 %: the policy says kill
             with pytest.raises(corral.PluginCrashed, match="the host killed the worker"):
                 busy.result(timeout=15)
             assert time.monotonic() - start < 10  # killed, not waited out
