@@ -7,6 +7,8 @@ import pytest
 import corral
 from corral.audit import MemorySink
 from corral.errors import VettingError
+from corral.policy import AdminPolicy
+from corral.vetting.vulns import VulnStore
 from tests.conftest import SABOTAGE
 from tests.vetting.conftest import PLUGINS, blocking_policy
 
@@ -44,3 +46,56 @@ def test_a_blocking_policy_refuses_before_any_worker_starts(home):
     assert any(e.decision == "deny" for e in audit.query(kind="vetting.finding"))
     (refused,) = audit.query(kind="plugin.refused")
     assert "attacks.py:184" in refused.details["error"]
+
+
+# --- seed 001's vulnerability cycle at load -------------------------------------------------
+
+
+def _versioned(tmp_path, version):
+    """The good fixture plugin at ``version`` (a copy, so the manifest can say so)."""
+    import shutil
+
+    target = tmp_path / f"good-{version}"
+    shutil.copytree(PLUGINS / "good", target)
+    manifest = target / "plugin.yaml"
+    manifest.write_text(manifest.read_text().replace("version: 1.0.0", f"version: {version}"))
+    return target
+
+
+def test_a_critical_report_disables_the_affected_version_until_a_fixed_one(home, tmp_path):
+    VulnStore(home / "corral.db").report(
+        "good-notes", "1.0.0", "critical", "CVE-2026-0001", fixed_in="1.1.0"
+    )
+    audit = MemorySink()
+    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as host:
+        with pytest.raises(VettingError, match="CVE-2026-0001"):
+            host.load(_versioned(tmp_path, "1.0.0"))
+        assert not audit.query(kind="worker.started")  # nothing of it ran
+        fixed = host.load(_versioned(tmp_path, "1.1.0"))
+        assert fixed.call("cities")  # the fixed version runs
+    (gate,) = audit.query(kind="vuln.gate")
+    assert gate.decision == "deny" and gate.version == "1.0.0"
+
+
+def test_a_score_over_the_maximum_is_flagged_and_still_loads(home, tmp_path):
+    policy = AdminPolicy.from_dict({"vulnerabilities": {"max_score": 0}})
+    VulnStore(home / "corral.db").report("good-notes", "1.0.0", "low", "CVE-2026-0002")
+    audit = MemorySink()
+    with corral.Host(home=home, audit=audit, policy=policy, unsafe_disable_layers=SABOTAGE) as h:
+        assert h.load(_versioned(tmp_path, "1.0.0")).call("cities")
+    (gate,) = audit.query(kind="vuln.gate")
+    assert gate.decision == "info" and gate.details["action"] == "refuse"
+
+
+# --- the isolation a tier requires ------------------------------------------------------------
+
+
+def test_a_tier_that_requires_containers_is_refused_on_a_kernel_host(home):
+    policy = AdminPolicy.from_dict({"plugins": {"good-notes": {"isolation": "container"}}})
+    audit = MemorySink()
+    with corral.Host(home=home, audit=audit, policy=policy, unsafe_disable_layers=SABOTAGE) as h:
+        with pytest.raises(corral.SandboxUnavailable, match="isolation='container'"):
+            h.load(PLUGINS / "good")
+    assert not audit.query(kind="worker.started")
+    (refused,) = audit.query(kind="plugin.refused")
+    assert "container" in refused.details["error"]

@@ -223,6 +223,8 @@ def test_the_connection_limit_holds(net, servers, audit):
     assert web.connections == 2
     refused = _proxy_events(audit, "deny")
     assert refused and "limit" in refused[0].details["reason"]
+    violations = audit.query(plugin="restricted-network", kind="violation")
+    assert [v.details["type"] for v in violations] == ["network"]  # the proxy's refusal counts
     assert net.call("raw", "127.0.0.1", web.port, GET.format("after")).endswith("hello /after")
 
 
@@ -275,6 +277,19 @@ def _fds():
         except FileNotFoundError:
             pass  # the listing's own descriptor
     return found
+
+
+def test_the_monitor_samples_what_the_proxy_counted(home, audit, plugin_copy, servers):
+    with corral.Host(home=home, audit=audit, policy=_policy(servers)) as host:
+        plugin = host.load(_copy(plugin_copy, servers))
+        reply = plugin.call("raw", "127.0.0.1", servers["web"].port, GET.format("count"))
+        deadline = time.monotonic() + 5  # the proxy counts bytes as the relay closes
+        while host.network_usage("restricted-network").bytes_in == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (sample,) = host.monitor.tick()
+    assert reply.endswith("hello /count")
+    assert sample.net_bytes >= len(reply)
 
 
 def test_closing_the_host_leaves_no_proxy_behind(home, audit, plugin_copy, servers):

@@ -27,6 +27,7 @@ from corral.errors import (
     PluginError,
     SandboxUnavailable,
     SignatureError,
+    VettingError,
 )
 from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import load_policy
@@ -53,7 +54,8 @@ from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
 from corral.sandbox.cgroups import CgroupSet
 from corral.trust import Keyring, Store, TrustState, Verified, Verifier, read_manifest
-from corral.vetting import VettingCache, check_plugin
+from corral.vetting import Finding, VettingCache, check_plugin
+from corral.vetting.vulns import VulnStore, assess
 
 ISOLATION_LEVELS = ("kernel", "process", "container")
 _WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
@@ -152,7 +154,9 @@ class Host:
             store_dir = verifier.install(verified)
             manifest = verified.manifest
             granted = grant(manifest, self.policy, signature_tier=verified.tier)
-            self._vet(store_dir, manifest, granted.tier, verified.digest)
+            findings = self._vet(store_dir, manifest, granted.tier, verified.digest)
+            self._vuln_gate(manifest, findings)
+            self._check_isolation(granted)
         except CorralError as exc:
             self.record("plugin.refused", name, "deny", error=str(exc)[:500])
             raise
@@ -184,7 +188,9 @@ class Host:
         self.monitor.start()
         return handle
 
-    def _vet(self, store_dir: Path, manifest: Manifest, tier: str, digest: str) -> None:
+    def _vet(
+        self, store_dir: Path, manifest: Manifest, tier: str, digest: str
+    ) -> tuple[Finding, ...]:
         """Vet the stored bytes (the ones that will run) against the tier the grant gives.
 
         Each finding is an audit event; a finding the tier's policy blocks, or a
@@ -200,7 +206,7 @@ class Host:
             extra = {k: v for k, v in details.items() if k not in _RECORD_PARAMS}
             self.record(kind, plugin, decision, version=version, **extra)
 
-        check_plugin(
+        return check_plugin(
             store_dir,
             manifest,
             self.policy,
@@ -208,7 +214,41 @@ class Host:
             digest=digest,
             record=record,
             cache=self._vetting_cache,
+        ).findings
+
+    def _vuln_gate(self, manifest: Manifest, findings: tuple[Finding, ...]) -> None:
+        """Seed 001's cycle at load: a version a disabling report affects does not run.
+
+        A score above the policy's maximum is recorded (flagged) but loads:
+        findings alone inform, as vetting does, unless policy blocks them there.
+        """
+
+        def record(
+            kind: str, plugin: str, version: str, decision: str, details: dict[str, Any]
+        ) -> None:
+            flagged = details.get("action") == "refuse"
+            extra = {k: v for k, v in details.items() if k not in _RECORD_PARAMS}
+            self.record(kind, plugin, "info" if flagged else decision, version=version, **extra)
+
+        store = VulnStore(self.home.db, host_id=self.audit.host_id)
+        _, gate = assess(
+            store, manifest.name, manifest.version, findings, self.policy, record=record
         )
+        if gate.action == "disable":
+            raise VettingError(f"{gate.reason}; install a fixed version (corral vuln list)")
+
+    def _check_isolation(self, granted: Grant) -> None:
+        """Fail secure: a tier or plugin rule that requires containers, on a host without them.
+
+        ``kernel`` (every tier's default) is met by a kernel or container host, and by
+        a ``process`` host only because its application asked for that level by name.
+        """
+        if granted.isolation == "container" and self.isolation != "container":
+            raise SandboxUnavailable(
+                "container",
+                f"policy runs plugin {granted.plugin!r} (tier {granted.tier}) under "
+                f"isolation='container'; this host is isolation={self.isolation!r}",
+            )
 
     def _verifier(self) -> Verifier:
         """A verifier over the keyring as it is now, so a revocation counts on the next load."""
@@ -495,12 +535,25 @@ class Host:
             return None
         with self._lock:
             if self._proxy is None:
-                self._proxy = NetProxy(self.record)
+                self._proxy = NetProxy(self._proxy_record)
             proxy = self._proxy
         door = proxy.door(
             handle.name, handle.grant, max_connections=handle.grant.limits.max_connections
         )
         return proxy.dispenser(door)
+
+    def _proxy_record(self, kind: str, plugin: str, decision: str, **details: Any) -> None:
+        """The proxy's own observations: recorded, and a refusal counts as a network violation.
+
+        The guard refuses most ungranted connects inside the pen (counted there); what
+        reaches a proxy refusal got past it (a rebinding name, the connection limit, a
+        ctypes socket to the forwarder), so nothing is counted twice.
+        """
+        self.record(kind, plugin, decision, **details)
+        handle = self._handles.get(plugin)
+        if decision == "deny" and handle is not None:
+            cause = str(details.get("reason", "proxy refusal"))[:200]
+            self.responder.violation(handle, "network", "network.connect", reason=cause)
 
     def network_usage(self, plugin: str) -> NetUsage | None:
         """Connections and bytes a restricted plugin moved through the proxy (None: never)."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from corral.limits import DEFAULT_LIMITS
+from corral.netproxy import NetUsage
 from corral.sandbox.rlimits import task_limit
 
 if TYPE_CHECKING:
@@ -43,8 +44,9 @@ commit per round would cost more than the round."""
 class Sample:
     """One plugin's usage at one moment, summed over its live workers.
 
-    ``net_connections`` and ``net_bytes`` come from the filtering proxy; they
-    stay 0 until the proxy lands (restricted networking is refused until then).
+    ``net_connections`` (open now) and ``net_bytes`` (in and out, so far) come
+    from the filtering proxy, which counts them outside the pen; they stay 0 for
+    a plugin that never used the proxy (levels other than ``restricted``).
     """
 
     time: float
@@ -240,6 +242,7 @@ class Monitor:
             open_files=max((r.open_files for r in readings), default=0),
             disk_mb=disk_used_mb(self._host.home.work / handle.name),
             hostcalls_per_second=rate,
+            **_network(self._host.network_usage(handle.name)),
         )
         self._history.setdefault(handle.name, collections.deque(maxlen=self._size)).append(sample)
         self._check(handle, sample, enforced_cpu=any(r.cgroup_cpu for r in readings))
@@ -313,6 +316,13 @@ class Monitor:
 
 HARD_LIMITS = frozenset({"disk_mb"})
 """Limits the monitor enforces itself at 100 %: the worker is killed, its call fails."""
+
+
+def _network(usage: NetUsage | None) -> dict[str, int]:
+    """The proxy's counters for one plugin, as sample fields (none: 0)."""
+    if usage is None:
+        return {}
+    return {"net_connections": usage.open, "net_bytes": usage.bytes_in + usage.bytes_out}
 
 
 def _peaks(sample: Sample) -> dict[str, float]:
