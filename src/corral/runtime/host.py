@@ -141,10 +141,13 @@ class Host:
     # --- public API ---------------------------------------------------------
 
     def load(self, path: str | os.PathLike[str], *, workers: int = 1) -> PluginHandle:
-        """Manifest, verify, store, grant; then start a worker and run the plugin's setup.
+        """Manifest, verify, store, grant, vet; then start a worker and run the plugin's setup.
 
-        ``path`` is a plugin directory or a ``.corral`` archive. Static vetting
-        (issue 6, its other half) reads the store copy between store and grant.
+        ``path`` is a plugin directory or a ``.corral`` archive. Vetting reads the
+        store copy (the bytes that will run) and is judged by the tier the grant
+        gives, so it runs after the grant is computed and before anything starts;
+        then the vulnerability gate, the isolation the tier requires, lifecycle
+        consent, and the network the grant needs.
         """
         name = Path(path).name
         try:
