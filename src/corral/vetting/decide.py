@@ -1,9 +1,9 @@
 """The whole vetting decision for a load: vet, cross-check, and refuse when policy says so.
 
-``Host.load`` calls ``check_plugin`` between storing the verified bytes and
-granting: it returns the report when loading may go on (findings recorded,
-nothing blocking) and raises ``VettingError`` naming the first blocking
-findings otherwise.
+``Host.load`` calls ``check_plugin`` on the stored, verified bytes once the grant
+says which tier judges them, before any worker starts: it returns the report when
+loading may go on (findings recorded, nothing blocking) and raises
+``VettingError`` naming the first blocking findings otherwise.
 """
 
 from __future__ import annotations
