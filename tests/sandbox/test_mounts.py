@@ -122,3 +122,34 @@ def test_deny_pen_dirs_only_under_run_corral(make_plan, pen_dirs):
     outcome = run(pen(plan, lambda _: "confined"))
     assert "must live under /run/corral" in outcome.error, outcome
     assert not Path("/etc/corral-work").exists()
+
+
+def test_allow_granted_reads_under_the_hosts_tmp_through_the_pens_own_tmp(make_plan, tmp_path):
+    """A checkout or venv under /tmp (CI's clone, say) stays readable: bound back read-only."""
+    shared = Path(f"/tmp/corral-lib-{uuid.uuid4().hex}")
+    (shared / "pkg").mkdir(parents=True)
+    (shared / "pkg" / "mod.py").write_text("VALUE = 7\n")
+    shared.chmod(0o755)
+    (shared / "pkg").chmod(0o755)
+    (shared / "pkg" / "mod.py").chmod(0o644)
+    plan = make_plan()
+    plan = make_plan(read_paths=(*plan.read_paths, str(shared)))
+
+    def act(_: Channel) -> dict[str, str]:
+        results = {"read": (shared / "pkg" / "mod.py").read_text()}
+        try:
+            (shared / "pkg" / "mod.py").write_text("VALUE = 666\n")
+            results["write"] = "written"
+        except OSError as exc:
+            results["write"] = errno.errorcode[exc.errno or 0]
+        return results
+
+    try:
+        outcome = run(pen(plan, act))
+        assert outcome.value["read"] == "VALUE = 7\n", outcome
+        assert outcome.value["write"] in ("EROFS", "EACCES"), outcome  # read-only, for real
+        assert (shared / "pkg" / "mod.py").read_text() == "VALUE = 7\n"
+    finally:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)

@@ -92,9 +92,15 @@ def apply(plan: EnforcementPlan) -> None:
                 )
                 if source
             }
+            hidden = {
+                path: stack.enter_context(_opened(path, directory=os.path.isdir(path)))
+                for path in hidden_reads(plan)
+            }
             _scratch(plan.disk_mb or DEFAULT_SCRATCH_MB)
             for target, fd in sources.items():
                 _bind(fd, target, read_only=target == plan.plugin_dir)
+            for path, fd in hidden.items():
+                _bind_back(fd, path)
     except OSError as exc:
         raise SandboxUnavailable("mountns", f"building the pen's mounts failed: {exc}") from exc
     os.chdir("/")  # the old cwd may be a host directory now hidden under a mount
@@ -102,10 +108,29 @@ def apply(plan: EnforcementPlan) -> None:
         mount_proc()
 
 
+def hidden_reads(plan: EnforcementPlan) -> list[str]:
+    """Read paths the pen's fresh /tmp, /dev/shm and /run would hide, outermost only.
+
+    The interpreter and corral itself may live there (a checkout under /tmp, a
+    venv in it): the zygote imported most of corral before forking, but a module
+    first imported in the pen, or a granted file there, must still be found.
+    """
+    masked = (*SCRATCH_DIRS, SCRATCH_ROOT)
+    found: list[str] = []
+    for path in sorted({*plan.read_paths, *plan.exec_paths}):
+        inside = any(path.startswith(root + "/") for root in masked)
+        if not inside or path.startswith("/run/corral/") or not os.path.exists(path):
+            continue
+        if not any(path.startswith(kept + "/") for kept in found):
+            found.append(path)
+    return found
+
+
 @contextmanager
-def _opened(path: str) -> Iterator[int]:
-    """An O_PATH descriptor for a host directory, closed on exit."""
-    fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+def _opened(path: str, *, directory: bool = True) -> Iterator[int]:
+    """An O_PATH descriptor for a host directory (or file), closed on exit."""
+    flags = os.O_PATH | os.O_CLOEXEC | (os.O_DIRECTORY if directory else 0)
+    fd = os.open(path, flags)
     try:
         yield fd
     finally:
@@ -132,6 +157,19 @@ def _bind(fd: int, target: str, *, read_only: bool) -> None:
     mount(f"/proc/self/fd/{fd}", target, None, MS_BIND | MS_REC)
     flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | _locked(target)
     mount(None, target, None, flags | (MS_RDONLY if read_only else 0))
+
+
+def _bind_back(fd: int, path: str) -> None:
+    """Bind a host path the scratch mounts hid at its own place again, read-only."""
+    if os.path.isdir(f"/proc/self/fd/{fd}"):
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a"):
+            pass
+    mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_RDONLY | _locked(path)
+    mount(None, path, None, flags)
 
 
 def _locked(target: str) -> int:
