@@ -36,6 +36,8 @@ class Limits:
     kill_grace_seconds: float = 0.5
     close_grace_seconds: float = 2.0
     pending_events: int = 10_000
+    worker_events_per_call: int = 256
+    """Guard reports recorded one by one per call; past it, counted in one record."""
     # plugin packages (trust): checked before a member is read or inflated
     package_files: int = 5_000
     package_bytes: int = 256 * 1024 * 1024

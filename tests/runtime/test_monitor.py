@@ -51,6 +51,19 @@ def test_a_call_that_fills_work_past_disk_mb_ends_with_that_limit(home, plugin_d
     assert breach.details["limit"] == "disk_mb" and breach.source == "host"
 
 
+def test_a_flood_of_guard_reports_is_counted_in_one_record_past_the_cap(home, plugin_dir, audit):
+    """A plugin controls how often its guard reports: it cannot make the host write 2,000."""
+    with make_host(home, QUIET, audit) as host:
+        plugin = host.load(plugin_dir("fixtures/monitored"))
+        assert plugin.call("deny_flood", 2000) == 2000
+        with pytest.raises(corral.PluginSuspended):  # and the default response still answered
+            plugin.call("echo", "next")
+    denied = audit.query(plugin="monitored", kind="denied")
+    cap = host.limits.worker_events_per_call
+    assert len(denied) == cap + 1
+    assert denied[-1].details["suppressed"] == 2000 - cap
+
+
 def test_warning_at_80_percent_once_per_crossing(home, plugin_dir, audit):
     with make_host(home, QUIET, audit) as host:
         plugin = host.load(plugin_dir("fixtures/monitored"))

@@ -660,10 +660,14 @@ class Host:
         timeout = handle.grant.limits.call_timeout_seconds if timeout is None else timeout
         reported = self._event_handler(handle, str(worker.pid), pending)
         seen: list[Event] = []
+        cap = self.limits.worker_events_per_call
 
         def on_event(event: Event) -> None:
+            # The worker's reports come from code the plugin controls: past the cap,
+            # a flood is counted, not written one by one (see _summarise_flood).
             seen.append(event)
-            reported(event)
+            if len(seen) <= cap:
+                reported(event)
 
         def on_hostcall(message: HostCall, left: float) -> Result:
             return self._host_call(handle, message, left, pending)
@@ -671,6 +675,7 @@ class Host:
         try:
             value, usage = worker.call(call, timeout, on_event, on_hostcall, limit)
         except PluginError as exc:
+            self._summarise_flood(handle, worker, call, len(seen) - cap)
             kind = "timeout" if type(exc).__name__ == "PluginTimeout" else "call.failed"
             if worker.dead:
                 kind = kind if kind == "timeout" else "worker.crashed"
@@ -691,9 +696,11 @@ class Host:
                 self.responder.violation(handle, violation, kind, pending, callable=call.name)
             raise
         except BaseException:
+            self._summarise_flood(handle, worker, call, len(seen) - cap)
             if seen:
                 self.audit.flush()
             raise
+        self._summarise_flood(handle, worker, call, len(seen) - cap)
         self.record(
             "call.completed",
             handle.name,
@@ -705,6 +712,20 @@ class Host:
         if seen:
             self.audit.flush()
         return value, usage
+
+    def _summarise_flood(self, handle: PluginHandle, worker: Worker, call: Call, over: int) -> None:
+        """One acknowledged record for the reports past the per-call cap: counted, not lost."""
+        if over > 0:
+            self.record(
+                "denied",
+                handle.name,
+                "deny",
+                source="worker",
+                worker=str(worker.pid),
+                callable=call.name,
+                suppressed=over,
+                reason=f"more than {self.limits.worker_events_per_call} reports in one call",
+            )
 
     def _event_handler(
         self, handle: PluginHandle, worker: str, pending: Pending | None = None
