@@ -9,8 +9,6 @@ critical report affects this version).
 
 from __future__ import annotations
 
-import getpass
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from corral.audit import AuditEvent, AuditSink, audit_target, open_store, policy_audit
+from corral import HomeAdmin
 from corral.cli._output import (
     HomeOpt,
     JsonOpt,
@@ -30,8 +28,6 @@ from corral.cli._output import (
     load_granted,
 )
 from corral.errors import CorralError
-from corral.manifest import load_policy
-from corral.runtime.home import Home
 from corral.vetting import Recorder, vet_plugin
 from corral.vetting.vulns import VulnReport, VulnStore, assess
 
@@ -42,34 +38,15 @@ IdOpt = Annotated[str, typer.Option("--id", help="The vulnerability id, e.g. CVE
 
 
 def _store(home: Path | None) -> tuple[VulnStore, Recorder]:
-    """The home's vulnerability table, and a recorder into the audit store its host uses.
-
-    The store is opened on first use and closed (flushed) when the command exits.
-    """
-    where = Home.at(home)
-    sinks: list[AuditSink] = []
+    """The home's vulnerability table, and a recorder into the audit store its hosts use."""
+    admin = HomeAdmin(home)
 
     def record(
         kind: str, plugin: str, version: str, decision: str, details: dict[str, Any]
     ) -> None:
-        if not sinks:
-            policy = load_policy(where.policy if where.policy.exists() else None)
-            target = audit_target(None, policy_value=policy_audit(policy), default=where.db)
-            sinks.append(open_store(target))
-        sink = sinks[0]
-        sink.write(
-            AuditEvent(
-                time=time.time(),
-                kind=kind,
-                plugin=plugin,
-                version=version,
-                decision=decision,
-                host_id=sink.host_id,
-                details={**details, "by": "cli", "user": getpass.getuser()},
-            )
-        )
+        admin.record(kind, plugin, decision, **{"version": version, **details, "by": "cli"})
 
-    return VulnStore(where.db), record
+    return VulnStore(admin.home.db), record
 
 
 def _row(r: VulnReport) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class HomeAdmin:
         if current not in allowed_from:
             raise HostError(f"cannot {verb} plugin {plugin!r}: it is {current}")
         self.store.set_state(plugin, target, now=time.time(), reason=reason or f"cli {verb}")
-        self._record(
+        self.record(
             "plugin.state",
             plugin,
             "info",
@@ -106,7 +106,7 @@ class HomeAdmin:
             suffix = f" for version {version}" if version else ""
             raise HostError(f"plugin {plugin!r} has no request awaiting approval{suffix}")
         self.store.approve(plugin, pending.version, pending.permissions, now=time.time())
-        self._record(
+        self.record(
             "plugin.state",
             plugin,
             "allow",
@@ -117,8 +117,11 @@ class HomeAdmin:
         )
         return pending.version, pending.permissions
 
-    def _record(self, kind: str, plugin: str, decision: str, **details: Any) -> None:
-        """An admin action, acknowledged, with the operating-system user who took it."""
+    def record(self, kind: str, plugin: str, decision: str, /, **details: Any) -> None:
+        """An admin action, acknowledged, with the operating-system user who took it.
+
+        A ``version`` among the details is also the event's own version field.
+        """
         sink = self._store()
         try:
             sink.write(
@@ -127,6 +130,7 @@ class HomeAdmin:
                     kind=kind,
                     plugin=plugin,
                     decision=decision,
+                    version=str(details.get("version", "")),
                     host_id=sink.host_id,
                     details={**details, "user": getpass.getuser()},
                 )

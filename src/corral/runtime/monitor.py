@@ -16,6 +16,7 @@ and CPU seconds are enforced by the kernel, so they only warn here.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import threading
 import time
@@ -27,6 +28,7 @@ import psutil
 
 from corral.limits import DEFAULT_LIMITS
 from corral.netproxy import NetUsage
+from corral.runtime import proctree
 from corral.sandbox.rlimits import task_limit
 
 if TYPE_CHECKING:
@@ -107,16 +109,13 @@ def read_worker(pid: int, cgroup: Any) -> _Reading:
 
 
 def _processes(pid: int, cgroup: Any) -> list[psutil.Process]:
-    """The pen's processes: its cgroup's list where it has one (psutil's ``children()``
-    scans every process on the machine to build a parent map), else the tree under ``pid``."""
+    """The pen's processes: its cgroup's list where it has one, else the tree under ``pid``."""
     pids = set(cgroup.procs()) if cgroup is not None else set()
-    try:
-        if pids:
-            return [psutil.Process(p) for p in sorted(pids | {pid}) if psutil.pid_exists(p)]
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
+    found = []
+    for each in sorted(pids | {pid}) if pids else proctree.tree(pid):
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(each))
+    return found
 
 
 def disk_used_mb(root: Path, cap: int = DEFAULT_LIMITS.disk_scan_entries) -> float:

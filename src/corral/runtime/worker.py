@@ -34,6 +34,7 @@ from corral.protocol import (
     Result,
     Shutdown,
 )
+from corral.runtime import proctree
 from corral.runtime.meter import Meter
 from corral.runtime.remote import raise_remote
 from corral.runtime.zygote import SpawnedWorker
@@ -338,13 +339,13 @@ class WorkerProcess:
     def cpu_seconds(self) -> float:
         if self._meter is not None:
             return self._meter.cpu_seconds()
-        return sum(_cpu_ticks(pid) for pid in _tree(self.pid)) / _TICKS
+        return sum(proctree.cpu_ticks(pid) for pid in proctree.tree(self.pid)) / proctree.TICKS
 
     def peak_memory_mb(self) -> float:
         if self._meter is not None:
             return self._meter.peak_memory_mb()
         peak = 0
-        for pid in _tree(self.pid):
+        for pid in proctree.tree(self.pid):
             try:
                 with open(f"/proc/{pid}/status", encoding="ascii") as fh:
                     for line in fh:
@@ -353,42 +354,6 @@ class WorkerProcess:
             except OSError:
                 continue
         return peak / 1024
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and its descendants, from each task's ``children`` file.
-
-    Without cgroups, per-call usage is read from /proc twice per call.
-    ``psutil``'s ``children(recursive=True)`` reads every process on the machine
-    to find a tree, which cost milliseconds per call; the kernel's per-task
-    lists cost microseconds.
-    """
-    found, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with (
-                    contextlib.suppress(OSError, ValueError),
-                    open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh,
-                ):
-                    pending.extend(int(child) for child in fh.read().split())
-    return found
-
-
-def _cpu_ticks(pid: int) -> int:
-    """utime + stime + cutime + cstime of ``pid``, in clock ticks (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-    except OSError:
-        return 0
-    # After the command name: state is field 3, utime..cstime are fields 14-17.
-    return sum(int(value) for value in fields[11:15])
 
 
 _MONITORED_LIMITS = {"disk_mb": "disk quota of $WORK"}
