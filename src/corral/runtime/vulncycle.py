@@ -329,3 +329,7 @@ class VulnCycle:
 def last_check(home: str | Path | None = None) -> CheckRun | None:
     """When the vulnerability check last ran in ``home`` (``CORRAL_HOME`` by default)."""
     return _stored_last_check(Home.at(home).db)
+
+
+last_vuln_check = last_check
+"""``corral.last_vuln_check(home)``: the public name (for ``plugins list`` and the dashboard)."""
