@@ -46,12 +46,15 @@ _EXPORTS: dict[str, str] = {
     "check_plugin": "corral.vetting",
     "VulnStore": "corral.vetting.vulns",
     "vuln_gate": "corral.vetting.vulns",
+    "VulnCycle": "corral.runtime.vulncycle",
+    "last_vuln_check": "corral.runtime.vulncycle",
     # host side
     "Host": "corral.runtime",
     "PluginHandle": "corral.runtime",
     # trust: packages, signatures, keyring
     "Keyring": "corral.trust",
     "KeyEntry": "corral.trust",
+    "ReviewStore": "corral.trust",
     "Verifier": "corral.trust",
     "Verified": "corral.trust",
     "pack": "corral.trust",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
 
@@ -93,3 +94,28 @@ def test_bad_expiry_and_bad_tier_are_one_line_errors(tmp_path):
     pub = tmp_path / "keys" / "corral.pub"
     tier = corral("keyring", "add", pub, "--publisher", "me", "--tier", "gold", "--home", tmp_path)
     assert tier.exit_code == 1 and "--tier 'gold'" in tier.output
+
+
+def test_keyring_add_refuses_a_key_valid_for_less_than_90_days(tmp_path):
+    home = tmp_path / "home"
+    keygen(tmp_path)
+    pub = tmp_path / "keys" / "corral.pub"
+    short = corral("keyring", "add", pub, "--publisher", "acme", "--tier", "professional",
+                   "--expires", "30d", "--home", home)
+    assert short.exit_code == 1 and "Traceback" not in short.output
+    assert "valid for 30.0 days" in short.output and "at least 90 days" in short.output
+    assert not (home / "keyring.toml").exists()
+
+    soon = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
+    dated = corral("keyring", "add", pub, "--publisher", "acme", "--tier", "professional",
+                   "--expires", soon, "--home", home)
+    assert dated.exit_code == 1 and "at least 90 days" in dated.output
+
+    later = (datetime.now(UTC) + timedelta(days=200)).date().isoformat()
+    ok = corral("keyring", "add", pub, "--publisher", "acme", "--tier", "professional",
+                "--expires", later, "--home", home)
+    assert ok.exit_code == 0, ok.output
+    assert f"until {later}" in corral("keyring", "list", "--home", home).stdout
+    bad = corral("keyring", "add", pub, "--publisher", "acme", "--tier", "professional",
+                 "--expires", "next year", "--home", home)
+    assert bad.exit_code == 1 and "expected a date like 2027-06-30" in bad.output

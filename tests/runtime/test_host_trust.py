@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 import corral
-from corral.trust import Keyring, keys, pack
+from corral.trust import Keyring, ReviewStore, keys, pack
 from tests.conftest import SABOTAGE
 from tests.trust._crafted import MANIFEST, entry_for, make_plugin, sign
 
@@ -44,12 +44,21 @@ def trust_key(home, key, tier="professional"):
     Keyring(path=home / "keyring.toml").with_entry(entry_for(key, tier=tier)).save()
 
 
+def reviewed(home, *versions):
+    """Professional and enterprise versions run only once reviewed (seed 001)."""
+    for version in versions or ("1.0.0",):
+        ReviewStore(home / "corral.db").add(
+            "signed-hello", version, level="internal", notes="read it", reviewer="tests"
+        )
+
+
 def kinds(audit):
     return [e.kind for e in audit.events]
 
 
 def test_signed_archive_loads_with_its_tier_in_order(host, home, audit, tmp_path, key):
     trust_key(home, key)
+    reviewed(home)
     archive = pack(
         plugin(tmp_path, tier="professional"), tmp_path / "h.corral", key=key, publisher="acme"
     )
@@ -75,6 +84,7 @@ def test_toctou_a_file_changed_after_load_never_runs(host, tmp_path):
 
 def test_toctou_signed_reload_runs_the_verified_bytes(host, home, tmp_path, key):
     trust_key(home, key)
+    reviewed(home)
     root = plugin(tmp_path, tier="professional")
     sign(root, key)
     host.load(root).close()
@@ -108,6 +118,7 @@ def test_revoked_key_is_refused(host, home, tmp_path, key):
 
 def test_rollback_through_the_host(host, home, tmp_path, key):
     trust_key(home, key)
+    reviewed(home, "1.2.0", "1.1.0")
     newer = plugin(tmp_path, tier="professional", version="1.2.0")
     sign(newer, key)
     host.load(newer).close()
@@ -152,6 +163,7 @@ def test_professional_asked_community_proven_is_granted_community_with_a_reason(
 def test_explicit_keyring_path(home, audit, tmp_path, key):
     ring = tmp_path / "elsewhere.toml"
     Keyring(path=ring).with_entry(entry_for(key, tier="enterprise")).save()
+    reviewed(home)
     root = plugin(tmp_path, tier="enterprise")
     sign(root, key)
     with corral.Host(home=home, audit=audit, keyring=ring, unsafe_disable_layers=SABOTAGE) as h:

@@ -21,7 +21,7 @@ import pytest
 
 import corral
 from corral.policy import AdminPolicy
-from corral.trust import Keyring, keys
+from corral.trust import Keyring, ReviewStore, keys
 from tests._net import Datagrams, Web
 from tests.conftest import SABOTAGE
 from tests.trust._crafted import entry_for, sign
@@ -342,6 +342,9 @@ def test_allow_full_network_to_a_verified_publishers_enterprise_plugin(
 ):
     key = keys.generate()
     Keyring(path=home / "keyring.toml").with_entry(entry_for(key, tier="enterprise")).save()
+    ReviewStore(home / "corral.db").add(
+        "full-network", "1.0.0", level="internal", notes="read it", reviewer="tests"
+    )  # enterprise versions run once reviewed (seed 001)
     root = _full_plugin(plugin_copy, servers, signed_by=key)
     with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as host:
         plugin = host.load(root)

@@ -58,6 +58,10 @@ KINDS = frozenset(
         "vuln.reported",
         "vuln.resolved",
         "vuln.gate",
+        "vuln.check",
+        "vuln.action",
+        "vuln.deadline",
+        "review.recorded",
         "audit.pruned",
     }
 )

@@ -53,6 +53,9 @@ def _register() -> None:
     from corral.cli.vuln_cmd import vuln_app
 
     app.add_typer(vuln_app, name="vuln")
+    from corral.cli.review_cmd import review_app
+
+    app.add_typer(review_app, name="review")
     from corral.cli.audit_cmd import audit_app
 
     app.add_typer(audit_app, name="audit")

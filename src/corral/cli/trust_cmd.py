@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 import corral
@@ -48,6 +49,17 @@ def _duration(text: str) -> timedelta:
         _refuse(f"--expires {text!r}: expected a positive number with d, w or h, like 365d")
     unit = {"d": "days", "w": "weeks", "h": "hours"}[match[2]]
     return timedelta(**{unit: int(match[1])})
+
+
+def _until(text: str, now: datetime) -> datetime:
+    """``--expires`` of a key: an ISO date or date-time (UTC unless it says), or a span."""
+    if _DURATION.fullmatch(text.strip()):
+        return now + _duration(text)
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        _refuse(f"--expires {text!r}: expected a date like 2027-06-30 or a span like 365d")
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _private(path: Path) -> keys.PrivateKey:
@@ -166,7 +178,12 @@ def keyring_add(  # noqa: PLR0917 - a CLI command's signature is its options
         ),
     ],
     expires: Annotated[
-        str | None, typer.Option("--expires", help="Key validity from now: 365d, 12w.")
+        str | None,
+        typer.Option(
+            "--expires",
+            help="When the key stops being trusted: a date (2027-06-30) or a span from now "
+            "(365d, 52w); at least 90 days away.",
+        ),
     ] = None,
     keyring: KeyringOpt = None,
     home: HomeOpt = None,
@@ -183,12 +200,15 @@ def keyring_add(  # noqa: PLR0917 - a CLI command's signature is its options
             tier=tier,  # type: ignore[arg-type]  # pydantic validates the literal
             public_key=keys.public_pem(key),
             not_before=now,
-            not_after=now + _duration(expires) if expires else None,
+            not_after=_until(expires, now) if expires else None,
         )
         path = _keyring_path(keyring, home)
         Keyring.load(path).with_entry(entry).save(path)
     except OSError as exc:
         _refuse(f"{public_key}: {exc.strerror}")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        _refuse(str((err.get("ctx") or {}).get("error") or err["msg"]))
     except corral.CorralError as exc:
         _refuse(str(exc))
     console.print(f"trusted {entry.keyid} ({escape(publisher)}) for {tier} in {path}")

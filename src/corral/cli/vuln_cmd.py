@@ -4,11 +4,15 @@ Reports go to ``vuln_reports`` in ``$CORRAL_HOME/corral.db``; every change is
 audited (``vuln.reported``, ``vuln.resolved``) in the home's audit log, the
 same place a ``Host`` writes. ``corral vuln score`` shows what the load path
 would decide: allow, refuse (score above the policy's maximum) or disable (a
-critical report affects this version).
+critical report affects this version). ``corral vuln check`` runs seed 001's
+periodic check over every installed plugin (``corral.runtime.vulncycle``);
+``--status`` says when it last ran and when it is next due.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +32,8 @@ from corral.cli._output import (
     load_granted,
 )
 from corral.errors import CorralError
+from corral.manifest import load_policy
+from corral.runtime.vulncycle import VulnCycle
 from corral.vetting import Recorder, vet_plugin
 from corral.vetting.vulns import VulnReport, VulnStore, assess
 
@@ -169,3 +175,94 @@ def score_cmd(
         )
     if gate.action != "allow":
         raise typer.Exit(1)
+
+
+def _cycle(home: Path | None) -> VulnCycle:
+    """The cycle over the home, recording as the CLI; a state change is stored for the hosts."""
+    admin = HomeAdmin(home)
+    policy = load_policy(admin.home.policy if admin.home.policy.exists() else None)
+
+    def record(kind: str, plugin: str, decision: str, details: dict[str, Any]) -> None:
+        admin.record(kind, plugin, decision, **{**details, "by": "cli"})
+
+    def set_state(plugin: str, state: str, reason: str) -> None:
+        previous = admin.state(plugin)
+        admin.store.set_state(plugin, state, now=time.time(), reason=reason)
+        admin.record(
+            "plugin.state",
+            plugin,
+            "info",
+            state=state,
+            previous=previous,
+            reason=reason,
+            by="cli vuln check",
+        )
+
+    return VulnCycle(admin.home, policy, record=record, set_state=set_state, by="cli")
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else "never"
+
+
+@vuln_app.command("check")
+def check(
+    status: Annotated[
+        bool, typer.Option("--status", help="Only say when it last ran and when it is due.")
+    ] = False,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-vet and re-score every installed plugin; disable, flag, warn, track fix deadlines."""
+    try:
+        cycle = _cycle(home)
+        if status:
+            _print_status(cycle.status(), as_json)
+            return
+        result = cycle.run()
+    except CorralError as exc:
+        fail(exc, as_json)
+    if as_json:
+        emit_json({"ok": result.run.errors == 0, **result.to_dict()})
+    else:
+        table = Table(show_edge=False)
+        for column in ("plugin", "version", "tier", "score", "actions"):
+            table.add_column(column)
+        for p in result.plugins:
+            done = ", ".join(a["action"] for a in p.actions) or "-"
+            style = "red" if p.disabled or p.error else "yellow" if p.actions else ""
+            shown = f"[{style}]{escape(p.error or done)}[/{style}]" if style else done
+            table.add_row(escape(p.plugin), escape(p.version), p.tier, str(p.score), shown)
+        console.print(table if result.plugins else "no installed plugins")
+        run = result.run
+        console.print(
+            f"checked {run.plugins} plugin(s): {run.flagged} flagged, {run.disabled} disabled,"
+            f" {run.errors} error(s)"
+        )
+    if result.run.errors:
+        raise typer.Exit(1)
+
+
+def _print_status(state: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": True, **state})
+        return
+    last = state["last_check"]
+    console.print(f"last check: {_when(last['finished_at'] if last else None)}")
+    if last:
+        console.print(
+            f"  {last['plugins']} plugin(s), {last['flagged']} flagged, "
+            f"{last['disabled']} disabled, by {escape(last['by'] or '?')}"
+        )
+    due = "overdue" if state["overdue"] else "due"
+    console.print(
+        f"next check {due}: {_when(state['next_due'])} (every {state['interval_days']:g} days)"
+        if state["next_due"] is not None
+        else "next check: when a plugin is installed"
+    )
+    for d in state["open_deadlines"]:
+        passed = " [red]passed[/red]" if d["passed"] else ""
+        console.print(
+            f"fix deadline {escape(d['plugin'])} {escape(d['vuln_id'])} ({d['severity']}):"
+            f" {_when(d['due'])}{passed}"
+        )

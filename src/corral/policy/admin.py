@@ -128,13 +128,36 @@ class VettingPolicy(BaseModel):
         return any(s.matches(plugin, version, digest, rule, fp) for s in self.suppressions)
 
 
+_FIX_DEADLINES: dict[Severity, float] = {"critical": 7.0}
+
+
 class VulnerabilityPolicy(BaseModel):
-    """Seed 001's vulnerability management: the score ceiling and automatic disabling."""
+    """Seed 001's vulnerability management: score ceiling, responses per severity, the cycle.
+
+    ``disable_on`` severities disable the affected versions until a fixed one
+    is installed; ``review_on`` severities make the affected version need a
+    security review recorded after the report; ``warn_on`` severities are a
+    warning event at each check. ``fix_deadline_days`` tracks a remediation
+    deadline from the report's date (seed 001: critical fixes within 7 days),
+    and ``check_interval_days`` is how often installed plugins are re-vetted.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_score: int = Field(default=50, ge=0, le=100)
     disable_on: tuple[Severity, ...] = ("critical",)
+    review_on: tuple[Severity, ...] = ("high",)
+    warn_on: tuple[Severity, ...] = ("medium",)
+    fix_deadline_days: dict[Severity, float] = Field(default_factory=lambda: dict(_FIX_DEADLINES))
+    check_interval_days: float = Field(default=30.0, gt=0)
+
+    @field_validator("fix_deadline_days")
+    @classmethod
+    def _positive(cls, value: dict[Severity, float]) -> dict[Severity, float]:
+        for severity, days in value.items():
+            if days <= 0:
+                raise ValueError(f"the {severity} fix deadline must be more than 0 days")
+        return value
 
 
 class AdminPolicy(BaseModel):

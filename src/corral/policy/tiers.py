@@ -6,7 +6,9 @@ with ``*``), how high each resource limit may go, the widest network level,
 whether host wildcards, paths outside the plugin's own directories and
 executable globs are allowed, whether unscoped network, process and
 environment grants may stand (they would mean "everything"), the signature it
-requires and the isolation level it runs under.
+requires, the isolation level it runs under, and whether each version needs a
+recorded security review before it runs (seed 001: professional and
+enterprise, at least an internal review).
 
 The numbers are DESIGN.md's (from seed 001); the limits it does not name are
 corral's choices, documented next to ``_CEILINGS``. An admin policy file
@@ -26,6 +28,11 @@ TierName = Literal["community", "professional", "enterprise"]
 NetworkLevel = Literal["none", "internal", "restricted", "full"]
 Isolation = Literal["kernel", "container", "process"]
 Signature = Literal["optional", "trusted-signer", "verified-publisher"]
+ReviewLevel = Literal["internal", "external"]
+
+REVIEW_LEVELS: tuple[str, ...] = ("internal", "external")
+"""Seed 001's security review levels, weakest first: an external audit also counts
+where an internal one is required (the seed's ``SecurityLevel.NONE`` is no review)."""
 
 TIER_ORDER: tuple[str, ...] = ("community", "professional", "enterprise")
 NETWORK_ORDER: tuple[str, ...] = ("none", "internal", "restricted", "full")
@@ -45,6 +52,8 @@ class TierSpec(BaseModel):
     unscoped_wide: bool = False
     signature: Signature = "optional"
     isolation: Isolation = "kernel"
+    requires_review: bool = False
+    review_level: ReviewLevel = "internal"
 
     def allows_action(self, domain: str, action: str) -> bool:
         """Whether ``domain:action`` is within this tier's permission patterns."""
@@ -101,6 +110,7 @@ DEFAULT_TIERS: dict[str, TierSpec] = {
         outside_paths=True,
         exec_globs=True,
         signature="trusted-signer",
+        requires_review=True,
     ),
     "enterprise": TierSpec(
         permissions=("*:*",),
@@ -111,5 +121,6 @@ DEFAULT_TIERS: dict[str, TierSpec] = {
         exec_globs=True,
         unscoped_wide=True,
         signature="verified-publisher",
+        requires_review=True,
     ),
 }

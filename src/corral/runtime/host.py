@@ -49,6 +49,7 @@ from corral.runtime.monitor import Monitor, Sample
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.responses import Pending, Responder
 from corral.runtime.violations import denial_type, error_type
+from corral.runtime.vulncycle import VulnCycle
 from corral.runtime.worker import Usage, Worker, WorkerProcess
 from corral.runtime.zygote import ZygoteClient
 from corral.sandbox import cgroups, probe
@@ -93,6 +94,7 @@ class Host:
         self.keyring_path = Path(keyring) if keyring is not None else self.home.keyring
         self._trust_state = TrustState(self.home.db)
         self._vetting_cache: VettingCache | None = None
+        self._vuln_cycle: VulnCycle | None = None
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
         self.unsafe_in_process = unsafe_in_process
@@ -155,10 +157,12 @@ class Host:
             verifier = self._verifier()
             verified = self._verify(verifier, path, name)
             store_dir = verifier.install(verified)
+            self.vuln_check_if_due()
             manifest = verified.manifest
             granted = grant(manifest, self.policy, signature_tier=verified.tier)
             findings = self._vet(store_dir, manifest, granted.tier, verified.digest)
             self._vuln_gate(manifest, findings)
+            self.vuln_cycle.admit(manifest, self.policy.tier(granted.tier), granted.tier)
             self._check_isolation(granted)
         except CorralError as exc:
             self.record("plugin.refused", name, "deny", error=str(exc)[:500])
@@ -239,6 +243,43 @@ class Host:
         )
         if gate.action == "disable":
             raise VettingError(f"{gate.reason}; install a fixed version (corral vuln list)")
+
+    @property
+    def vuln_cycle(self) -> VulnCycle:
+        """Seed 001's review and vulnerability cycle over this host's home (made on first use)."""
+        if self._vuln_cycle is None:
+
+            def record(kind: str, plugin: str, decision: str, details: dict[str, Any]) -> None:
+                extra = {k: v for k, v in details.items() if k not in _RECORD_PARAMS}
+                self.record(
+                    kind, plugin, decision, version=str(details.get("version", "")), **extra
+                )
+
+            def set_state(plugin: str, state: str, reason: str) -> None:
+                self.control.set_state(plugin, state, reason, by="vuln check")
+
+            self._vuln_cycle = VulnCycle(
+                self.home,
+                self.policy,
+                record=record,
+                set_state=set_state,
+                keyring=self.keyring_path,
+                clock=self._clock,
+                host_id=self.audit.host_id,
+                by=f"host {self.audit.host_id}",
+            )
+        return self._vuln_cycle
+
+    def vuln_check_if_due(self) -> None:
+        """Run the vulnerability check when overdue (``check_interval_days``, 30 by default).
+
+        Called at each load and by the monitor; a failing check is recorded and
+        never fails the load or the monitor (the load still runs its own gates).
+        """
+        try:
+            self.vuln_cycle.run_if_due()
+        except CorralError as exc:
+            self.record("vuln.check", "", "info", error=str(exc)[:500])
 
     def _check_isolation(self, granted: Grant) -> None:
         """Fail secure: a tier or plugin rule that requires containers, on a host without them.

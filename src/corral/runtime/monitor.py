@@ -40,6 +40,8 @@ RATE_WINDOW = 1.0
 STORE_EVERY = 5.0
 """Seconds between writes of usage peaks to ``corral.db`` (and one at close): a
 commit per round would cost more than the round."""
+VULN_PROBE_SECONDS = 3600.0
+"""How often (host clock) the monitor asks whether the vulnerability check is overdue."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ class Monitor:
         self._tick_lock = threading.Lock()
         self._unstored: dict[str, tuple[int, dict[str, float], dict[str, float]]] = {}
         self._stored_at = 0.0
+        self._vuln_probe_at = 0.0
 
     # --- the thread --------------------------------------------------------------
 
@@ -209,6 +212,7 @@ class Monitor:
         with self._tick_lock:
             samples = [self.sample(handle) for handle in self._host.plugins()]
             self._host.control.poll()
+            self._probe_vulns()
             for sample in samples:
                 rounds, peaks, _ = self._unstored.get(sample.plugin, (0, {}, {}))
                 now = _peaks(sample)
@@ -217,6 +221,13 @@ class Monitor:
             if time.monotonic() - self._stored_at >= STORE_EVERY:
                 self.flush()
             return samples
+
+    def _probe_vulns(self) -> None:
+        """Run the vulnerability check when overdue; asked at most once an hour of host time."""
+        now = self._host._clock()
+        if now >= self._vuln_probe_at:
+            self._vuln_probe_at = now + VULN_PROBE_SECONDS
+            self._host.vuln_check_if_due()
 
     def flush(self) -> None:
         """Write the peaks gathered since the last write to ``corral.db`` (for reports)."""

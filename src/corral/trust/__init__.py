@@ -8,6 +8,7 @@ content-addressed store). ``signing`` is the author's side.
 from corral.trust import keys
 from corral.trust.keyring import KeyEntry, Keyring
 from corral.trust.package import ARCHIVE_SUFFIX, SIGNATURE_FILE, read_manifest
+from corral.trust.reviews import Review, ReviewStore, review_command
 from corral.trust.signing import make_envelope, pack, sign_package, write_archive
 from corral.trust.state import TrustState
 from corral.trust.store import Store
@@ -18,6 +19,8 @@ __all__ = [
     "SIGNATURE_FILE",
     "KeyEntry",
     "Keyring",
+    "Review",
+    "ReviewStore",
     "Store",
     "TrustState",
     "Verified",
@@ -26,6 +29,7 @@ __all__ = [
     "make_envelope",
     "pack",
     "read_manifest",
+    "review_command",
     "sign_package",
     "write_archive",
 ]

@@ -21,14 +21,17 @@ in the file, not something to resolve by picking one. A revoked key is refused
 whatever ``revoked_at`` says, because corral has no trusted timestamp that
 would prove a signature was made before the revocation; ``revoked_at`` is for
 the people reading the file and the audit log. A keyring that group or others
-may write is refused: whoever can write it decides what is trusted.
+may write is refused: whoever can write it decides what is trusted. An entry
+whose window (``not_before`` to ``not_after``) is shorter than 90 days is
+refused (seed 001's minimum validity); outside its window a key vouches for
+nothing, so a package it signed is refused once it expires.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +43,9 @@ from corral.limits import DEFAULT_LIMITS
 from corral.trust import keys
 
 KeyTier = Literal["community", "professional", "enterprise"]
+MIN_KEY_VALIDITY = timedelta(days=90)
+"""Seed 001's minimum validity period of a signing key: a key trusted for less
+would have to be replaced before most packages it signs are even reviewed."""
 
 
 class KeyEntry(BaseModel):
@@ -62,6 +68,19 @@ class KeyEntry(BaseModel):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> KeyEntry:
+        if self.not_before is not None and self.not_after is not None:
+            span = self.not_after - self.not_before
+            if span < MIN_KEY_VALIDITY:
+                days = span.total_seconds() / 86400
+                raise ValueError(
+                    f"key {self.keyid[:16]} is valid for {days:.1f} days "
+                    f"({self.not_before:%Y-%m-%d} to {self.not_after:%Y-%m-%d}); seed 001 "
+                    f"requires signing keys valid for at least {MIN_KEY_VALIDITY.days} days"
+                )
+        return self
 
     @model_validator(mode="after")
     def _id_matches(self) -> KeyEntry:

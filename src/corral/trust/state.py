@@ -69,6 +69,20 @@ class TrustState:
             ).fetchone()
         return Installed(*row) if row else None
 
+    def installed_all(self) -> dict[str, Installed]:
+        """Every plugin installed in this home, by name (what a vulnerability check re-vets)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT plugin, version, digest, keyid FROM trust_installed ORDER BY plugin"
+            ).fetchall()
+        return {str(r[0]): Installed(*r[1:]) for r in rows}
+
+    def first_installed_at(self) -> float | None:
+        """When the first plugin still listed was installed (None: nothing installed)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT MIN(installed_at) FROM trust_installed").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def cached(self, envelope_sha256: str) -> str | None:
         """The digest an identical envelope was verified for before, if any."""
         with self._connect() as conn:

@@ -11,6 +11,10 @@ fixed version is simply not affected.
 The score adds vetting findings (by severity, weighted by confidence,
 capped so code alone cannot max it out) to open reports (by severity); an
 open critical report is 100 whatever else is true.
+
+``respond`` is seed 001's response table (flag, disable, review, warn, fix
+deadline) as a pure function; ``corral.runtime.vulncycle`` carries it out
+on every installed plugin, and ``last_check`` says when that last happened.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any, Literal
 
 from corral.errors import HostError
 from corral.policy import AdminPolicy
+from corral.vetting.cycle import DAY, CheckRun, CycleStore
 from corral.vetting.decide import Recorder
 from corral.vetting.finding import SEVERITIES, Finding, Severity
 
@@ -299,3 +304,64 @@ def assess(
         }
         record("vuln.gate", plugin, version, "deny", details)
     return current, gate
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing seed 001's response table asks the cycle to do for an installed version."""
+
+    action: Literal["flag", "disable", "review", "warn", "deadline"]
+    reason: str
+    report: VulnReport | None = None
+    due: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "reason": self.reason}
+        if self.report is not None:
+            out |= {"vuln_id": self.report.vuln_id, "severity": self.report.severity}
+        if self.due is not None:
+            out["due"] = self.due
+        return out
+
+
+def respond(plugin: str, version: str, current: VulnScore, policy: AdminPolicy) -> list[Action]:
+    """Seed 001's response actions for one installed version, as a pure function.
+
+    Over ``max_score``: flagged. Per open report affecting the version: a
+    ``disable_on`` severity disables it (until a fixed version is installed);
+    a ``review_on`` severity needs a review recorded after the report; a
+    ``warn_on`` severity is a warning; a severity with a ``fix_deadline_days``
+    entry gets a deadline counted from the report's date. Low reports are
+    tracked (they count in the score) and nothing more.
+    """
+    rules = policy.vulnerabilities
+    out: list[Action] = []
+    if current.value > rules.max_score:
+        out.append(
+            Action(
+                "flag",
+                f"{plugin} {version} has vulnerability score {current.value}, above the "
+                f"policy's maximum of {rules.max_score}",
+            )
+        )
+    for r in current.reports:
+        fix = f"fixed in {r.fixed_in}" if r.fixed_in else "no fixed version yet"
+        what = f"{r.severity} vulnerability {r.vuln_id} affects {plugin} {version} ({fix})"
+        if r.severity in rules.disable_on:
+            out.append(Action("disable", f"{what}: disabled until a fixed version is installed", r))
+        if r.severity in rules.review_on:
+            out.append(Action("review", f"{what}: a new security review is required", r))
+        if r.severity in rules.warn_on:
+            out.append(Action("warn", f"{what}: warning", r))
+        days = rules.fix_deadline_days.get(r.severity)
+        if days is not None:
+            due = r.reported_at + days * DAY
+            out.append(Action("deadline", f"{what}: fix due within {days:g} days", r, due))
+    return out
+
+
+def last_check(db: str | Path) -> CheckRun | None:
+    """The latest completed vulnerability check recorded in ``db`` (a home's corral.db)."""
+    if not Path(db).exists():
+        return None
+    return CycleStore(db).last_run()
