@@ -528,9 +528,18 @@ class Host:
         if self.unsafe_disable_layers:
             layers = sorted(self.unsafe_disable_layers)
             self.record("unsafe", handle.name, "info", unsafe_disable_layers=layers)
-        return self._containers.start(
-            handle.grant, handle.store_dir, handle.manifest.entry, self._disabled_layers()
-        )
+        dispenser = self._dispenser(handle)
+        try:
+            return self._containers.start(
+                handle.grant,
+                handle.store_dir,
+                handle.manifest.entry,
+                self._disabled_layers(),
+                dispenser=dispenser,
+            )
+        finally:
+            if dispenser is not None:
+                dispenser.close()  # the container holds its own copy now
 
     def _dispenser(self, handle: PluginHandle) -> socket.socket | None:
         """A restricted worker's way to the filtering proxy (the proxy starts on first use)."""

@@ -17,6 +17,7 @@ import pytest
 
 import corral
 from corral.runtime.container.engine import WORKER_LABEL
+from tests._net import Web
 
 pytestmark = [pytest.mark.pen, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -246,3 +247,42 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
         pass  # and the next host sweeps what is left
     assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
     assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
+
+
+# --- restricted: the proxy's dispenser and nothing else -------------------------------------
+
+
+def _restricted(plugin_copy, web):
+    ports = {"PORTA": str(web.port), "PORTB": "1", "PORTC": "1"}
+    return plugin_copy("fixtures/restricted_network", ports)
+
+
+def test_a_restricted_worker_has_no_network_but_its_dispenser_and_leaves_nothing(
+    home, audit, plugin_copy, engine, container_engine
+):
+    """Network mode ``none``; no socket file to dial; a crash and an unload leave nothing."""
+    web = Web("127.0.0.1")
+    before = _leftovers(engine)
+    try:
+        with corral.Host(
+            home=home, audit=audit, isolation="container", container=container_engine
+        ) as h:
+            net = h.load(_restricted(plugin_copy, web))
+            (worker,) = net._slots.queue
+            settings = engine.containers.get(worker.container_id).attrs["HostConfig"]
+            assert settings["NetworkMode"] == "none"
+            assert os.listdir(worker._ipc_dir) == []  # the dispenser came over the channel
+            request = "GET /r HTTP/1.0\r\n\r\n"
+            assert net.call("raw", "127.0.0.1", web.port, request).endswith("hello /r")
+            engine.containers.get(worker.container_id).kill()
+            with pytest.raises(corral.PluginCrashed):
+                net.call("raw", "127.0.0.1", web.port, request)
+            assert _leftovers(engine)[0] == before[0]  # the crashed one is gone
+            assert net.call("raw", "127.0.0.1", web.port, request).endswith("hello /r")
+            h.unload("restricted-network")
+            assert _leftovers(engine) == before
+    finally:
+        web.close()
+    assert web.connections == 2
+    allowed = [e for e in audit.query(kind="network.connect") if e.decision == "allow"]
+    assert len(allowed) == 2 and all(e.source == "host" for e in allowed)

@@ -20,9 +20,12 @@ from corral.sandbox.rlimits import MIB, task_limit
 PROVIDED = frozenset({"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "cgroups"})
 IPC_DIR = "/run/corral/ipc"
 CHANNEL = f"{IPC_DIR}/channel.sock"
-ENGINE_NETWORK = {"none": "none", "internal": "none", "full": "host"}
-"""``none`` has loopback only, which is what ``internal`` means; corral's seccomp
-filter still refuses inet sockets at ``none``."""
+ENGINE_NETWORK = {"none": "none", "internal": "none", "restricted": "none", "full": "host"}
+"""The engine's ``none`` has loopback only, which is what ``internal`` means;
+corral's seccomp filter still refuses inet sockets at ``none``. ``restricted`` is
+the same loopback-only container plus the proxy's dispenser, handed over the IPC
+socket (``worker.py``): the forwarder inside listens on that loopback, and the
+dispenser is its only way out."""
 INIT_TASKS = 1
 """The engine's init (tini) is one more task in the container's pids cgroup."""
 _DEFAULT_TMP_MB = 64
@@ -36,9 +39,7 @@ def run_options(
 
     if plan.network not in ENGINE_NETWORK:
         raise SandboxUnavailable(
-            "netproxy",
-            f"network {plan.network!r} in a container needs corral's filtering proxy mounted "
-            "as a unix socket; not available in this version",
+            "netproxy", f"network level {plan.network!r} has no container mapping"
         )
     uid, gid = plan.pen_uid, plan.pen_gid
     disk = plan.disk_mb or _DEFAULT_TMP_MB
