@@ -16,6 +16,7 @@ import docker
 import pytest
 
 import corral
+from corral.policy import AdminPolicy
 from corral.runtime.container.engine import WORKER_LABEL
 from tests._net import Web
 
@@ -286,3 +287,32 @@ def test_a_restricted_worker_has_no_network_but_its_dispenser_and_leaves_nothing
     assert web.connections == 2
     allowed = [e for e in audit.query(kind="network.connect") if e.decision == "allow"]
     assert len(allowed) == 2 and all(e.source == "host" for e in allowed)
+
+
+# --- isolation chosen by policy --------------------------------------------------------------
+
+
+def test_a_kernel_host_runs_the_tiers_that_require_it_in_containers(
+    home, audit, plugin_dir, engine, container_engine
+):
+    """Community requires containers; one plugin is pinned back to the pen by name."""
+    policy = AdminPolicy.from_dict(
+        {
+            "tiers": {"community": {"isolation": "container"}},
+            "plugins": {"good-notes": {"isolation": "kernel"}},
+        }
+    )
+    before = _leftovers(engine)
+    with corral.Host(home=home, audit=audit, policy=policy, container=container_engine) as h:
+        assert h.isolation == "kernel"
+        bad = h.load(plugin_dir("fixtures/engine_probe"))
+        good = h.load(plugin_dir("good"))
+        (worker,) = _workers(engine)
+        assert worker.labels[WORKER_LABEL] == bad.name
+        assert good.call("echo", "hi") == {"value": "hi", "calls": 1}
+        # the container's wall, by attack: its root filesystem is read-only
+        assert bad.call("write_raw", "/evil") != "written"
+        assert not (Path(f"/proc/{int(worker.attrs['State']['Pid'])}/root") / "evil").exists()
+    assert _leftovers(engine) == before
+    started = {e.plugin: e.details["isolation"] for e in audit.query(kind="worker.started")}
+    assert started == {bad.name: "container", "good-notes": "kernel"}
