@@ -37,7 +37,7 @@ WORKER_PACKAGES = (
 )  # fmt: skip
 TOOLS = (
     "/bin/sh", "/usr/bin/dash", "/usr/bin/echo", "/usr/bin/touch", "/usr/bin/cat",
-    "/usr/bin/true", "/usr/bin/id", "/usr/bin/ls", "/usr/bin/sleep",
+    "/usr/bin/true", "/usr/bin/id", "/usr/bin/ls", "/usr/bin/sleep", "/usr/bin/env",
 )  # fmt: skip
 _SKIP_STDLIB = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data"}
 _PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"  # noqa: S105
