@@ -58,7 +58,7 @@ from corral.vetting import Finding, VettingCache, check_plugin
 from corral.vetting.vulns import VulnStore, assess
 
 ISOLATION_LEVELS = ("kernel", "process", "container")
-_WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
+_WORKER_KINDS = ("denied", "env.stripped", "plugin.action", "command.run")
 _RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker", "version", "wait"})
 # High-rate informational kinds: queued for the next group commit (acknowledged
 # when it commits). Everything else, and any denial, waits for its commit.
@@ -854,5 +854,6 @@ def _grant_details(granted: Grant) -> dict[str, Any]:
         "permissions": [str(p) for p in granted.permissions],
         "dropped": [list(d) for d in granted.dropped],
         "network": granted.network,
+        "isolation": granted.isolation,
         "notes": list(granted.notes),
     }
