@@ -27,7 +27,7 @@ from typing import Any
 from corral.errors import SandboxUnavailable
 from corral.limits import DEFAULT_LIMITS
 from corral.protocol import Exited, Spawn, encode_frame
-from corral.runtime.container.mapping import CHANNEL
+from corral.runtime.container.mapping import CHANNEL, SECCOMP_FILE
 from corral.runtime.meter import Meter
 from corral.runtime.worker import WorkerProcess
 from corral.runtime.zygote import SpawnedWorker
@@ -104,7 +104,19 @@ def launch(
     a second socket file that anything else in the directory could dial.
     """
     command = ["python3", "-I", "-B", "-m", "corral.worker.container", CHANNEL]
-    container = client.containers.run(image, command, **options)
+    container = None
+    try:  # create, then start: a container the engine made but would not start is removed
+        create = {k: v for k, v in options.items() if k != "detach"}
+        container = client.containers.create(image, command, **create)
+        container.start()
+    except Exception as exc:  # the engine's own refusal: fail secure, and say what it said
+        if container is not None:
+            remove(container)
+        detail = str(exc).splitlines()[0][:400] if str(exc) else type(exc).__name__
+        raise SandboxUnavailable("container", f"the engine refused the worker: {detail}") from exc
+    finally:
+        with contextlib.suppress(OSError):  # Podman's copy of the profile, read at create
+            os.unlink(os.path.join(ipc_dir, SECCOMP_FILE))
     try:
         channel = _accept(listener, container, DEFAULT_LIMITS.worker_start_seconds)
         channel.sendall(encode_frame(Spawn(id=0, spec=spec).to_wire(), max_bytes=_MAX_SPEC))
