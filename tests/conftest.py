@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine import container_engine  # noqa: F401 - shared fixture
 from tests.postgres import pg_server, postgresql_backend  # noqa: F401 - shared fixtures
 
 PLUGINS = Path(__file__).parent / "plugins"

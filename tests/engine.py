@@ -17,8 +17,11 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 SOCKET = "/run/corral-docker.sock"
 DATA_ROOT = "/var/lib/corral-docker"
@@ -169,3 +172,35 @@ def prune_old_images(engine: Engine, keep: str) -> list[str]:
     finally:
         client.close()
     return removed
+
+
+# --- the shared pytest fixture (imported by tests/conftest.py) ------------------------------
+
+
+def _engine_unavailable(reason: str):
+    """Skip loudly, or fail under CI=true: an untested backend is never reported as passed."""
+    message = f"CONTAINER BACKEND NOT TESTED: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    warnings.warn(message, stacklevel=2)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def container_engine():
+    """A real engine for the whole session, with the worker image built; stopped at the end."""
+    import corral
+
+    try:
+        engine = ensure()
+    except EngineUnavailable as exc:
+        _engine_unavailable(str(exc))
+    config = corral.ContainerConfig(socket=engine.url)
+    try:
+        tag = corral.build_container_image(config)  # this corral's tag; a few seconds
+        prune_old_images(engine, keep=tag)
+    except corral.CorralError as exc:
+        engine.stop()
+        _engine_unavailable(f"building the worker image failed: {exc}")
+    yield config
+    engine.stop()

@@ -18,6 +18,7 @@ import pytest
 
 import corral
 from corral.policy import AdminPolicy
+from tests._net import Web
 from tests.conftest import SABOTAGE
 
 pytestmark = pytest.mark.pen
@@ -120,3 +121,56 @@ def test_cli_suspend_binds_the_next_host_and_resume_releases(used_home):
 def test_approve_without_a_pending_request_is_a_clear_error(used_home):
     proc = cli("approve", "monitored", home=used_home)
     assert proc.returncode == 1 and "no request awaiting approval" in proc.stderr
+
+
+def test_report_covers_container_workers(home, tmp_path, container_engine):
+    """A kernel host whose policy puts community plugins in containers; the report says so."""
+    web = Web("127.0.0.1")
+    net_dir = tmp_path / "restricted_network"
+    shutil.copytree(PLUGINS / "fixtures" / "restricted_network", net_dir)
+    manifest = net_dir / "plugin.yaml"
+    ports = {"PORTA": str(web.port), "PORTB": "1", "PORTC": "1"}
+    text = manifest.read_text()
+    for old, new in ports.items():
+        text = text.replace(old, new)
+    manifest.write_text(text)
+    policy = AdminPolicy.from_dict(
+        {
+            "monitoring": {"interval_seconds": 3600},
+            "blocked_commands": ["touch"],
+            "tiers": {"community": {"isolation": "container"}},
+        }
+    )
+    try:
+        with corral.Host(home=home, policy=policy, container=container_engine) as host:
+            net = host.load(net_dir)
+            assert net.call("raw", "127.0.0.1", web.port, "GET / HTTP/1.0\r\n\r\n")
+            code, _ = net.call("ctypes_socks", "127.0.0.1", 1, "x")  # past the guard: proxy says no
+            assert code == 2
+            programs = host.load(PLUGINS / "fixtures" / "exec_plugin")
+            assert programs.call("run", ["/usr/bin/echo", "hi"])["stdout"] == "hi\n"
+            with pytest.raises(corral.CorralError):
+                programs.call("run", ["/usr/bin/touch", "x"])
+            host.monitor.tick()
+    finally:
+        web.close()
+    reports = {}
+    for name in ("exec-plugin", "restricted-network"):
+        proc = cli("report", name, "--json", home=home)
+        assert proc.returncode == 0, proc.stderr
+        reports[name] = json.loads(proc.stdout)
+    programs, net = reports["exec-plugin"], reports["restricted-network"]
+    assert programs["backend"] == net["backend"] == "container"
+    assert programs["grant"]["isolation"] == "container"
+    assert "touch" in " ".join(str(d) for d in programs["grant"]["dropped"])  # the policy applied
+    assert programs["commands"] == {"/usr/bin/echo": 1}
+    assert sum(programs["violations"].values()) >= (1 if GUARDED else 0)
+    assert programs["usage"]["calls"] >= 1 and programs["usage"]["monitor_peaks"]
+    connections = net["connections"]
+    assert connections["allowed"] == 1 and connections["refused"] >= 1
+    assert connections["destinations"] == {f"127.0.0.1:{web.port}": 1}
+    assert connections["bytes_out"] > 0 and connections["bytes_in"] > 0
+    assert net["violations"].get("network", 0) >= 1  # the proxy's refusal counts
+    proc = cli("report", "exec-plugin", home=home)
+    assert "isolation container (ran in: container)" in proc.stdout
+    assert "commands run: /usr/bin/echo x1" in proc.stdout

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import pytest
@@ -53,35 +51,6 @@ def plugin_copy(plugin_dir, tmp_path):
         return target
 
     return copy
-
-
-def _engine_unavailable(reason: str):
-    """Skip loudly, or fail under CI=true: an untested backend is never reported as passed."""
-    message = f"CONTAINER BACKEND NOT TESTED: {reason}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    warnings.warn(message, stacklevel=2)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def container_engine():
-    """A real engine for the whole session, with the worker image built; stopped at the end."""
-    from tests.engine import EngineUnavailable, ensure, prune_old_images
-
-    try:
-        engine = ensure()
-    except EngineUnavailable as exc:
-        _engine_unavailable(str(exc))
-    config = corral.ContainerConfig(socket=engine.url)
-    try:
-        tag = corral.build_container_image(config)  # this corral's tag; a few seconds
-        prune_old_images(engine, keep=tag)
-    except corral.CorralError as exc:
-        engine.stop()
-        _engine_unavailable(f"building the worker image failed: {exc}")
-    yield config
-    engine.stop()
 
 
 @pytest.fixture

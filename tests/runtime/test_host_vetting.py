@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 import corral
@@ -99,3 +101,17 @@ def test_a_tier_that_requires_containers_is_refused_on_a_kernel_host(home):
     assert not audit.query(kind="worker.started")
     (refused,) = audit.query(kind="plugin.refused")
     assert "container" in refused.details["error"]
+
+
+def test_a_tier_that_requires_containers_is_refused_when_the_engine_is_unreachable(home):
+    """Given a ContainerConfig, a kernel host runs such plugins in containers; no engine: refused."""
+    policy = AdminPolicy.from_dict({"tiers": {"community": {"isolation": "container"}}})
+    audit = MemorySink()
+    nowhere = corral.ContainerConfig(socket=f"/run/corral-no-engine-{uuid.uuid4().hex}.sock")
+    with corral.Host(home=home, audit=audit, policy=policy, container=nowhere) as h:
+        with pytest.raises(corral.SandboxUnavailable, match="no docker engine answers"):
+            h.load(PLUGINS / "good")
+        assert h.plugins() == []
+    assert not audit.query(kind="worker.started")
+    (refused,) = audit.query(kind="plugin.refused")
+    assert "no docker engine answers" in refused.details["error"]

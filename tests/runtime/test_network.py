@@ -8,6 +8,10 @@ knowing there is a proxy, and nothing else however it tries. Each refusal is
 judged at the server (it saw no connection) and in the audit log; with the
 guard switched off (``GUARD`` false in a sabotage run, and the explicit
 guard-off test below) the effects must not change: the proxy is the barrier.
+
+Every test runs against both walls (the ``backend`` fixture): a kernel pen,
+and a container on a real engine with network mode ``none`` whose one way out
+is the same proxy's dispenser, handed in over its IPC socket.
 """
 
 from __future__ import annotations
@@ -30,6 +34,28 @@ pytestmark = pytest.mark.pen
 GUARD = SABOTAGE in (frozenset(), frozenset({"guard"}))
 GET = "GET /{} HTTP/1.0\r\nHost: x\r\n\r\n"
 LISTEN_PORT = 4567  # declared in the fixture's manifest; each pen has its own loopback
+
+
+@pytest.fixture(params=["kernel", "container"])
+def backend(request):
+    """The pen's network and the container's, attacked the same way."""
+    return request.param
+
+
+@pytest.fixture
+def new_host(home, audit, backend, request):
+    """``corral.Host`` on this test's backend; keyword arguments as ``Host`` takes them."""
+    options = {}
+    if backend == "container":
+        options = {
+            "isolation": "container",
+            "container": request.getfixturevalue("container_engine"),
+        }
+
+    def make(**kwargs):
+        return corral.Host(home=home, audit=audit, **options, **kwargs)
+
+    return make
 
 
 @pytest.fixture
@@ -61,11 +87,8 @@ def _copy(plugin_copy, servers):
 
 
 @pytest.fixture
-def net(home, audit, plugin_copy, servers):
-    layers = SABOTAGE
-    with corral.Host(
-        home=home, audit=audit, policy=_policy(servers), unsafe_disable_layers=layers
-    ) as h:
+def net(new_host, plugin_copy, servers):
+    with new_host(policy=_policy(servers), unsafe_disable_layers=SABOTAGE) as h:
         yield h.load(_copy(plugin_copy, servers))
 
 
@@ -240,10 +263,12 @@ def test_deny_listening_without_a_grant(net, audit):
         assert _guard_denied(audit, f"network:listen=127.0.0.1:{LISTEN_PORT}")
 
 
-def test_allow_listening_on_the_pens_own_loopback_when_granted(home, audit, plugin_copy, servers):
+def test_allow_listening_on_the_pens_own_loopback_when_granted(
+    new_host, audit, plugin_copy, servers
+):
     listen = f"network:listen=127.0.0.1:{LISTEN_PORT}"
     policy = _policy(servers, listen)
-    with corral.Host(home=home, audit=audit, policy=policy, unsafe_disable_layers=SABOTAGE) as h:
+    with new_host(policy=policy, unsafe_disable_layers=SABOTAGE) as h:
         net = h.load(_copy(plugin_copy, servers))
         assert listen in [str(p) for p in net.grant.permissions]
         assert net.call("listen_roundtrip", LISTEN_PORT) == "ping"
@@ -254,11 +279,9 @@ def test_allow_listening_on_the_pens_own_loopback_when_granted(home, audit, plug
 # --- the proxy is the barrier, not the guard ------------------------------------------------
 
 
-def test_without_the_guard_the_proxy_still_refuses(home, audit, plugin_copy, servers):
+def test_without_the_guard_the_proxy_still_refuses(new_host, audit, plugin_copy, servers):
     other = servers["other"]
-    with corral.Host(
-        home=home, audit=audit, policy=_policy(servers), unsafe_disable_layers={"guard"}
-    ) as host:
+    with new_host(policy=_policy(servers), unsafe_disable_layers={"guard"}) as host:
         net = host.load(_copy(plugin_copy, servers))
         with pytest.raises(corral.PermissionDenied) as info:
             net.call("raw", "127.0.0.1", other.port, GET.format("x"))
@@ -279,8 +302,8 @@ def _fds():
     return found
 
 
-def test_the_monitor_samples_what_the_proxy_counted(home, audit, plugin_copy, servers):
-    with corral.Host(home=home, audit=audit, policy=_policy(servers)) as host:
+def test_the_monitor_samples_what_the_proxy_counted(new_host, audit, plugin_copy, servers):
+    with new_host(policy=_policy(servers)) as host:
         plugin = host.load(_copy(plugin_copy, servers))
         reply = plugin.call("raw", "127.0.0.1", servers["web"].port, GET.format("count"))
         deadline = time.monotonic() + 5  # the proxy counts bytes as the relay closes
@@ -292,9 +315,9 @@ def test_the_monitor_samples_what_the_proxy_counted(home, audit, plugin_copy, se
     assert sample.net_bytes >= len(reply)
 
 
-def test_closing_the_host_leaves_no_proxy_behind(home, audit, plugin_copy, servers):
+def test_closing_the_host_leaves_no_proxy_behind(new_host, audit, plugin_copy, servers):
     before = _fds()
-    with corral.Host(home=home, audit=audit, policy=_policy(servers)) as host:
+    with new_host(policy=_policy(servers)) as host:
         net = host.load(_copy(plugin_copy, servers))
         net.call("raw", "127.0.0.1", servers["web"].port, GET.format("z"))
         usage = host.network_usage("restricted-network")
@@ -306,8 +329,10 @@ def test_closing_the_host_leaves_no_proxy_behind(home, audit, plugin_copy, serve
     assert _fds() <= before  # no dispenser, stream or upstream socket left open
 
 
-def test_deny_restricted_network_without_the_network_namespace(home, audit, plugin_copy, servers):
-    with corral.Host(home=home, audit=audit, unsafe_disable_layers={"netns"}) as host:
+def test_deny_restricted_network_without_the_network_namespace(
+    new_host, audit, plugin_copy, servers
+):
+    with new_host(unsafe_disable_layers={"netns"}) as host:
         with pytest.raises(corral.SandboxUnavailable) as info:
             host.load(_copy(plugin_copy, servers))
     assert info.value.layer == "netns"
@@ -338,7 +363,7 @@ def _full_plugin(plugin_copy, servers, *, signed_by=None):
 
 
 def test_allow_full_network_to_a_verified_publishers_enterprise_plugin(
-    home, audit, plugin_copy, servers
+    new_host, home, audit, plugin_copy, servers
 ):
     key = keys.generate()
     Keyring(path=home / "keyring.toml").with_entry(entry_for(key, tier="enterprise")).save()
@@ -346,7 +371,7 @@ def test_allow_full_network_to_a_verified_publishers_enterprise_plugin(
         "full-network", "1.0.0", level="internal", notes="read it", reviewer="tests"
     )  # enterprise versions run once reviewed (seed 001)
     root = _full_plugin(plugin_copy, servers, signed_by=key)
-    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as host:
+    with new_host(unsafe_disable_layers=SABOTAGE) as host:
         plugin = host.load(root)
         assert plugin.grant.tier == "enterprise" and plugin.grant.network == "full"
         # the host's own network: a listener the grant does not name is reached too
@@ -357,9 +382,11 @@ def test_allow_full_network_to_a_verified_publishers_enterprise_plugin(
     assert started.details["network"] == "full"  # audited at worker start
 
 
-def test_deny_full_network_to_an_unsigned_plugin_asking_for_it(home, audit, plugin_copy, servers):
+def test_deny_full_network_to_an_unsigned_plugin_asking_for_it(
+    new_host, audit, plugin_copy, servers
+):
     root = _full_plugin(plugin_copy, servers)  # unsigned: proves community at most
-    with corral.Host(home=home, audit=audit, unsafe_disable_layers=SABOTAGE) as host:
+    with new_host(unsafe_disable_layers=SABOTAGE) as host:
         plugin = host.load(root)
         assert plugin.grant.tier == "community" and plugin.grant.network != "full"
         with pytest.raises(corral.CorralError):

@@ -11,6 +11,8 @@ alone holds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import corral
@@ -27,9 +29,15 @@ def programs(host, plugin_dir):
 
 
 @pytest.fixture
-def policed(home, audit):
+def policed(home, audit, backend, request):
     """A host whose admin policy is given per test: policed({"blocked_commands": [...]})."""
     hosts = []
+    options = {}
+    if backend == "container":
+        options = {
+            "isolation": "container",
+            "container": request.getfixturevalue("container_engine"),
+        }
 
     def make(policy: dict) -> corral.Host:
         host = corral.Host(
@@ -37,6 +45,7 @@ def policed(home, audit):
             policy=AdminPolicy.from_dict(policy),
             audit=audit,
             unsafe_disable_layers=SABOTAGE,
+            **options,
         )
         hosts.append(host)
         return host
@@ -86,17 +95,28 @@ def test_deny_loader_variables_through_posix_spawn(programs):
 # --- the administrator's rules (seed 004) --------------------------------------------
 
 
-def test_deny_a_blocked_command_even_when_granted(policed, plugin_dir, audit):
+@pytest.mark.parametrize("backend", ["kernel", "container"])
+def test_deny_a_blocked_command_even_when_granted(policed, plugin_dir, audit, backend):
+    """Seed 004's ``blocked_commands``, in a pen and inside a container alike."""
     host = policed({"blocked_commands": ["/usr/bin/echo", "touch"]})
     programs = host.load(plugin_dir("fixtures/exec_plugin"))
     dropped = dict(programs.grant.dropped)
     assert "blocked command" in dropped["subprocess:execute=/usr/bin/touch"]
+    if backend == "kernel":
+        work = host.home.work / "exec-plugin"
+    else:  # the container's $WORK tmpfs, seen from the host through its init's root
+        (worker,) = programs._slots.queue
+        work = Path(f"/proc/{worker.pid}/root/run/corral/work")
     for argv in (["/usr/bin/echo", "hi"], ["/usr/bin/touch", "marker"]):
         with pytest.raises(corral.CorralError) as info:
             programs.call("run", argv)
         if GUARD:
             assert isinstance(info.value, corral.PermissionDenied)
-    assert not (host.home.work / "exec-plugin" / "marker").exists()
+            assert "blocked" in str(info.value)
+    assert work.is_dir() and not (work / "marker").exists()
+    if GUARD:
+        denied = [e.details["target"] for e in audit.query(plugin="exec-plugin", kind="denied")]
+        assert {"/usr/bin/echo", "/usr/bin/touch"} <= set(denied)
     assert programs.call("run", ["/usr/bin/env"])["code"] == 0  # what is not blocked still runs
 
 

@@ -73,6 +73,7 @@ class Seen:
     layer: str = ""
     permission_error: bool = False
     denials: list[list[str]] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # programs the guard let start
     requests: list[str] = field(default_factory=list)
     inspected: Any = None
 
@@ -97,7 +98,7 @@ def guarded(
     """
 
     def child(chan: Any) -> None:
-        report: dict[str, Any] = {"denials": [], "requests": []}
+        report: dict[str, Any] = {"denials": [], "started": [], "requests": []}
         decide = check or grant(*allow)
 
         def recording(request: Request) -> Decision:
@@ -105,6 +106,9 @@ def guarded(
             return decide(request)
 
         def denied(request: Request, decision: Decision, operation: str) -> None:
+            if decision.allowed:  # a program started: reported for seed 004's "commands run"
+                report["started"].append(str(request))
+                return
             report["denials"].append([str(request), decision.rule, operation])
             if on_denial is not None:
                 on_denial(request, decision, operation)
@@ -585,6 +589,7 @@ def test_allow_popen_runs_with_loader_variables_stripped() -> None:
     assert seen.error is None
     assert seen.value == ["KEEP=1", "PATH=/usr/bin"]  # printed by the child itself
     assert [d[0] for d in seen.denials] == ["env:write LD_PRELOAD", "env:write PYTHONPATH"]
+    assert seen.started == [f"subprocess:execute {ENV}"]  # reported as a command run
 
 
 def spawn_touch(marker: Path, env: dict[str, str]) -> int:

@@ -33,6 +33,7 @@ KINDS = frozenset(
         "plugin.state",
         "grant",
         "denied",
+        "command.run",
         "env.stripped",
         "call.completed",
         "call.failed",

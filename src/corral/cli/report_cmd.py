@@ -55,7 +55,11 @@ def _print_report(data: dict[str, Any]) -> None:
     console.print(f"[bold]{escape(data['plugin'])}[/bold] {escape(data['version'])}: {state}")
     grant = data["grant"]
     if isinstance(grant, dict):
-        console.print(f"tier {grant['tier']}, network {grant['network']}")
+        isolation = grant.get("isolation") or "kernel"
+        console.print(
+            f"tier {grant['tier']}, network {grant['network']}, isolation {isolation}"
+            f" (ran in: {data['backend'] or 'not started'})"
+        )
         for permission in grant["permissions"] or []:
             console.print(f"  granted  {escape(permission)}")
         for permission, why in grant["dropped"] or []:
@@ -80,6 +84,18 @@ def _print_report(data: dict[str, Any]) -> None:
     violations = data["violations"]
     console.print(
         "violations: " + (", ".join(f"{k} {v}" for k, v in sorted(violations.items())) or "none")
+    )
+    net = data["connections"]
+    console.print(
+        f"connections: {net['allowed']} allowed, {net['refused']} refused, "
+        f"{net['bytes_in']} bytes in, {net['bytes_out']} bytes out"
+    )
+    for destination, count in sorted(net["destinations"].items()):
+        console.print(f"  {escape(destination)}: {count}")
+    commands = data["commands"]
+    console.print(
+        "commands run: "
+        + (", ".join(f"{escape(c)} x{n}" for c, n in sorted(commands.items())) or "none")
     )
     responses = Table(title="responses", title_justify="left", show_edge=False)
     for column in ("action", "type", "count", "applied"):

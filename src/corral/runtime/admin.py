@@ -177,6 +177,11 @@ class HomeAdmin:
                 }
                 for e in by_kind["response"]
             ],
+            "backend": _backend(by_kind["worker.started"]),
+            "connections": _connections(by_kind["network.connect"]),
+            "commands": dict(
+                collections.Counter(e.details.get("target", "?") for e in by_kind["command.run"])
+            ),
             "denials": len(by_kind["denied"]),
             "limit_warnings": len(by_kind["limit.warning"]),
             "limit_breaches": len(by_kind["limit.breached"]),
@@ -193,8 +198,28 @@ def _version(event: AuditEvent) -> str:
 
 
 def _grant(details: dict[str, Any]) -> dict[str, Any]:
-    keys = ("tier", "network", "permissions", "dropped")
+    keys = ("tier", "network", "isolation", "permissions", "dropped")
     return {k: details.get(k) for k in keys}
+
+
+def _backend(started: list[AuditEvent]) -> str:
+    """The wall the plugin's last worker ran in (``kernel``, ``process``, ``container``)."""
+    return str(started[-1].details.get("isolation", "")) if started else ""
+
+
+def _connections(events: list[AuditEvent]) -> dict[str, Any]:
+    """What the proxy saw: connections allowed and refused, bytes, per destination."""
+    allowed = [e for e in events if e.decision == "allow"]
+    destinations = collections.Counter(
+        f"{e.details.get('host', '?')}:{e.details.get('port', '?')}" for e in allowed
+    )
+    return {
+        "allowed": len(allowed),
+        "refused": len(events) - len(allowed),
+        "bytes_in": sum(int(e.details.get("bytes_in", 0) or 0) for e in allowed),
+        "bytes_out": sum(int(e.details.get("bytes_out", 0) or 0) for e in allowed),
+        "destinations": dict(destinations),
+    }
 
 
 def _usage(by_kind: dict[str, list[AuditEvent]], stored: dict[str, Any] | None) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from corral.vetting import Finding, VettingCache, check_plugin
 from corral.vetting.vulns import VulnStore, assess
 
 ISOLATION_LEVELS = ("kernel", "process", "container")
-_WORKER_KINDS = ("denied", "env.stripped", "plugin.action")
+_WORKER_KINDS = ("denied", "env.stripped", "plugin.action", "command.run")
 _RECORD_PARAMS = frozenset({"kind", "plugin", "decision", "source", "worker", "version", "wait"})
 # High-rate informational kinds: queued for the next group commit (acknowledged
 # when it commits). Everything else, and any denial, waits for its commit.
@@ -114,6 +114,7 @@ class Host:
         self.control = Control(self, LifecycleStore(self.home.db))
         self.responder = Responder(self)
         self.monitor = Monitor(self)
+        self._container_config = container
         self._containers: ContainerBackend | None = None
         if isolation == "container":
             self._containers = ContainerBackend(container or ContainerConfig())
@@ -282,17 +283,38 @@ class Host:
             self.record("vuln.check", "", "info", error=str(exc)[:500])
 
     def _check_isolation(self, granted: Grant) -> None:
-        """Fail secure: a tier or plugin rule that requires containers, on a host without them.
+        """Fail secure: a plugin the policy puts in a container gets one, or does not load.
 
         ``kernel`` (every tier's default) is met by a kernel or container host, and by
         a ``process`` host only because its application asked for that level by name.
+        ``container`` is met by a container host, or by any host given a
+        ``ContainerConfig``, which runs just those plugins in containers; the engine
+        is reached here, at load, so an unreachable one refuses the plugin
+        (``SandboxUnavailable``) instead of running it in a weaker wall.
         """
-        if granted.isolation == "container" and self.isolation != "container":
+        if granted.isolation != "container" or self.isolation == "container":
+            return
+        if self._container_config is None:
             raise SandboxUnavailable(
                 "container",
                 f"policy runs plugin {granted.plugin!r} (tier {granted.tier}) under "
-                f"isolation='container'; this host is isolation={self.isolation!r}",
+                f"isolation='container'; this host is isolation={self.isolation!r} with no "
+                "container engine (pass container=ContainerConfig(...))",
             )
+        self._container_backend()
+
+    def _container_backend(self) -> ContainerBackend:
+        """The engine connection, made on first need (a kernel host may never need one)."""
+        with self._lock:
+            if self._containers is None:
+                self._containers = ContainerBackend(self._container_config or ContainerConfig())
+            return self._containers
+
+    def _in_container(self, granted: Grant) -> bool:
+        """Where this plugin's workers run: the host's own level, or the policy's container."""
+        return self.isolation == "container" or (
+            granted.isolation == "container" and self._container_config is not None
+        )
 
     def _verifier(self) -> Verifier:
         """A verifier over the keyring as it is now, so a revocation counts on the next load."""
@@ -510,8 +532,10 @@ class Host:
 
     # --- used by handles -----------------------------------------------------
 
-    def _disabled_layers(self) -> frozenset[str]:
-        base = _PROCESS_OFF if self.isolation == "process" else frozenset()
+    def _disabled_layers(self, granted: Grant | None = None) -> frozenset[str]:
+        """Layers off for a worker: a container worker never inherits a process host's level."""
+        in_container = granted is not None and self._in_container(granted)
+        base = _PROCESS_OFF if self.isolation == "process" and not in_container else frozenset()
         return base | self.unsafe_disable_layers
 
     def _start_worker(self, handle: PluginHandle) -> Worker:
@@ -521,9 +545,9 @@ class Host:
             self._callables[handle.name] = inproc.callables
             self._register_hooks(handle, inproc.hooks)
             return inproc
-        if self._containers is not None:
+        if self._in_container(handle.grant):
             worker = self._start_container(handle)
-            return self._ready(handle, worker, sorted(self._disabled_layers()))
+            return self._ready(handle, worker, sorted(self._disabled_layers(handle.grant)))
         cgroup = self._cgroup(handle)
         dispenser = None
         try:
@@ -560,18 +584,27 @@ class Host:
             worker=str(worker.pid),
             layers_off=layers_off,
             network=handle.grant.network,
-            isolation=self.isolation,
+            isolation="container" if self._in_container(handle.grant) else self.isolation,
         )
         return worker
 
     def _start_container(self, handle: PluginHandle) -> WorkerProcess:
-        assert self._containers is not None
+        backend = self._container_backend()
         if self.unsafe_disable_layers:
             layers = sorted(self.unsafe_disable_layers)
             self.record("unsafe", handle.name, "info", unsafe_disable_layers=layers)
-        return self._containers.start(
-            handle.grant, handle.store_dir, handle.manifest.entry, self._disabled_layers()
-        )
+        dispenser = self._dispenser(handle)
+        try:
+            return backend.start(
+                handle.grant,
+                handle.store_dir,
+                handle.manifest.entry,
+                self._disabled_layers(handle.grant),
+                dispenser=dispenser,
+            )
+        finally:
+            if dispenser is not None:
+                dispenser.close()  # the container holds its own copy now
 
     def _dispenser(self, handle: PluginHandle) -> socket.socket | None:
         """A restricted worker's way to the filtering proxy (the proxy starts on first use)."""
@@ -826,7 +859,7 @@ class Host:
         own; with the network namespace off the forwarder would also sit on
         the host's loopback, shared with every other pen.
         """
-        if granted.network == "restricted" and "netns" in self._disabled_layers():
+        if granted.network == "restricted" and "netns" in self._disabled_layers(granted):
             raise SandboxUnavailable(
                 "netns",
                 f"plugin {granted.plugin!r} has network level restricted, which needs the pen's "
@@ -862,5 +895,6 @@ def _grant_details(granted: Grant) -> dict[str, Any]:
         "permissions": [str(p) for p in granted.permissions],
         "dropped": [list(d) for d in granted.dropped],
         "network": granted.network,
+        "isolation": granted.isolation,
         "notes": list(granted.notes),
     }

@@ -22,10 +22,19 @@ class Meter:
         ]
 
     def _read(self, index: int) -> int:
+        """A counter's value; 0 once its group is gone.
+
+        A container's cgroup belongs to the engine, which removes it when the
+        container dies however it died (ENODEV on the open descriptor); the
+        call then ends as the channel says (crashed, killed), not with this.
+        """
         fd = self._fds[index]
         if fd is None:
             return 0
-        text = os.pread(fd, 64, 0).strip()
+        try:
+            text = os.pread(fd, 64, 0).strip()
+        except OSError:
+            return 0
         return int(text) if text.isdigit() else 0
 
     def cpu_seconds(self) -> float:

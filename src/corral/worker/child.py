@@ -135,11 +135,11 @@ def _action_reporter(channel: Channel) -> Any:
 
 
 def _reporter(channel: Channel) -> Any:
-    """The guard's denial callback: one audit event per denial, sent at once."""
+    """The guard's callback: one audit event per denial or program started, sent at once."""
 
     def report(request: Request, decision: Decision, operation: str) -> None:
         channel.event(
-            "denied" if not decision.allowed else "allowed",
+            "denied" if not decision.allowed else "command.run",
             "deny" if not decision.allowed else "allow",
             domain=request.domain,
             action=request.action,

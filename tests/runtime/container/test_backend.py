@@ -16,7 +16,9 @@ import docker
 import pytest
 
 import corral
+from corral.policy import AdminPolicy
 from corral.runtime.container.engine import WORKER_LABEL
+from tests._net import Web
 
 pytestmark = [pytest.mark.pen, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -246,3 +248,71 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
         pass  # and the next host sweeps what is left
     assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
     assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
+
+
+# --- restricted: the proxy's dispenser and nothing else -------------------------------------
+
+
+def _restricted(plugin_copy, web):
+    ports = {"PORTA": str(web.port), "PORTB": "1", "PORTC": "1"}
+    return plugin_copy("fixtures/restricted_network", ports)
+
+
+def test_a_restricted_worker_has_no_network_but_its_dispenser_and_leaves_nothing(
+    home, audit, plugin_copy, engine, container_engine
+):
+    """Network mode ``none``; no socket file to dial; a crash and an unload leave nothing."""
+    web = Web("127.0.0.1")
+    before = _leftovers(engine)
+    try:
+        with corral.Host(
+            home=home, audit=audit, isolation="container", container=container_engine
+        ) as h:
+            net = h.load(_restricted(plugin_copy, web))
+            (worker,) = net._slots.queue
+            settings = engine.containers.get(worker.container_id).attrs["HostConfig"]
+            assert settings["NetworkMode"] == "none"
+            assert os.listdir(worker._ipc_dir) == []  # the dispenser came over the channel
+            request = "GET /r HTTP/1.0\r\n\r\n"
+            assert net.call("raw", "127.0.0.1", web.port, request).endswith("hello /r")
+            engine.containers.get(worker.container_id).kill()
+            with pytest.raises(corral.PluginCrashed):
+                net.call("raw", "127.0.0.1", web.port, request)
+            assert _leftovers(engine)[0] == before[0]  # the crashed one is gone
+            assert net.call("raw", "127.0.0.1", web.port, request).endswith("hello /r")
+            h.unload("restricted-network")
+            assert _leftovers(engine) == before
+    finally:
+        web.close()
+    assert web.connections == 2
+    allowed = [e for e in audit.query(kind="network.connect") if e.decision == "allow"]
+    assert len(allowed) == 2 and all(e.source == "host" for e in allowed)
+
+
+# --- isolation chosen by policy --------------------------------------------------------------
+
+
+def test_a_kernel_host_runs_the_tiers_that_require_it_in_containers(
+    home, audit, plugin_dir, engine, container_engine
+):
+    """Community requires containers; one plugin is pinned back to the pen by name."""
+    policy = AdminPolicy.from_dict(
+        {
+            "tiers": {"community": {"isolation": "container"}},
+            "plugins": {"good-notes": {"isolation": "kernel"}},
+        }
+    )
+    before = _leftovers(engine)
+    with corral.Host(home=home, audit=audit, policy=policy, container=container_engine) as h:
+        assert h.isolation == "kernel"
+        bad = h.load(plugin_dir("fixtures/engine_probe"))
+        good = h.load(plugin_dir("good"))
+        (worker,) = _workers(engine)
+        assert worker.labels[WORKER_LABEL] == bad.name
+        assert good.call("echo", "hi") == {"value": "hi", "calls": 1}
+        # the container's wall, by attack: its root filesystem is read-only
+        assert bad.call("write_raw", "/evil") != "written"
+        assert not (Path(f"/proc/{int(worker.attrs['State']['Pid'])}/root") / "evil").exists()
+    assert _leftovers(engine) == before
+    started = {e.plugin: e.details["isolation"] for e in audit.query(kind="worker.started")}
+    assert started == {bad.name: "container", "good-notes": "kernel"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import corral
-from corral.policy.plan import PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
+from corral.policy.plan import NETWORK_LEVELS, PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
 from corral.runtime.container.mapping import PROVIDED, run_options
 from corral.sandbox.rlimits import task_limit
 
@@ -65,17 +65,18 @@ def test_only_the_store_and_the_ipc_dir_are_mounted_both_read_only():
 
 
 @pytest.mark.parametrize(
-    ("level", "mode"), [("none", "none"), ("internal", "none"), ("full", "host")]
+    ("level", "mode"),
+    [("none", "none"), ("internal", "none"), ("restricted", "none"), ("full", "host")],
 )
 def test_network_levels(level, mode):
     plan = EnforcementPlan(**{**PLAN.__dict__, "network": level})
     assert options(plan)["network_mode"] == mode
 
 
-def test_restricted_needs_the_proxy_and_is_refused_not_widened():
-    plan = EnforcementPlan(**{**PLAN.__dict__, "network": "restricted"})
-    with pytest.raises(corral.SandboxUnavailable, match="proxy"):
-        options(plan)
+def test_every_network_level_has_a_mapping_and_only_full_has_a_route():
+    for level in NETWORK_LEVELS:
+        mode = options(EnforcementPlan(**{**PLAN.__dict__, "network": level}))["network_mode"]
+        assert (mode == "none") == (level != "full")
 
 
 def test_provided_layers_are_not_applied_by_the_worker_and_survive_the_wire():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -90,7 +91,9 @@ class ContainerBackend:
         store_dir: Path,
         entry: str,
         disabled: Iterable[str],
+        dispenser: socket.socket | None = None,
     ) -> ContainerWorker:
+        """A ready-to-serve container worker; ``dispenser`` is a restricted worker's proxy end."""
         spec, plan = self.spec(grant, store_dir, entry, disabled, os.environ)
         labels = {WORKER_LABEL: grant.plugin, HOST_LABEL: str(os.getpid())}
         ipc_dir, listener = listen(plan.pen_uid)
@@ -105,6 +108,7 @@ class ContainerBackend:
                 spec=spec,
                 plugin=grant.plugin,
                 cpu_seconds=grant.limits.cpu_seconds,
+                dispenser=dispenser,
             )
         except BaseException:
             listener.close()

@@ -11,10 +11,12 @@ rather than running stale worker code.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import io
+import json
 import os
 import py_compile
 import re
@@ -37,7 +39,7 @@ WORKER_PACKAGES = (
 )  # fmt: skip
 TOOLS = (
     "/bin/sh", "/usr/bin/dash", "/usr/bin/echo", "/usr/bin/touch", "/usr/bin/cat",
-    "/usr/bin/true", "/usr/bin/id", "/usr/bin/ls", "/usr/bin/sleep",
+    "/usr/bin/true", "/usr/bin/id", "/usr/bin/ls", "/usr/bin/sleep", "/usr/bin/env",
 )  # fmt: skip
 _SKIP_STDLIB = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data"}
 _PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"  # noqa: S105
@@ -63,10 +65,25 @@ def build_image(client: Any, tag: str = "") -> str:
     with tempfile.TemporaryDirectory(prefix="corral-image-") as scratch:
         archive = Path(scratch) / "rootfs.tar"
         write_rootfs(archive)
-        client.api.import_image_from_file(
+        output = client.api.import_image_from_file(
             str(archive), repository=repository or tag, tag=version or "latest"
         )
+    image_id = _imported_id(output)
+    if image_id:  # Podman's compatible API ignores the tag on import: name it ourselves
+        client.images.get(image_id).tag(repository or tag, version or "latest")
     return tag
+
+
+def _imported_id(output: Any) -> str:
+    """The ``sha256:...`` id an import reports (Docker and Podman both put it in ``status``)."""
+    for line in reversed(str(output).splitlines()):
+        with contextlib.suppress(ValueError, AttributeError):
+            reply = json.loads(line)
+            for key in ("id", "status"):
+                value = str(reply.get(key, ""))
+                if value.startswith("sha256:"):
+                    return value
+    return ""
 
 
 def image_present(client: Any, tag: str) -> bool:

@@ -8,6 +8,7 @@ Landlock, corral's seccomp filter and the guard itself.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from corral.errors import SandboxUnavailable
@@ -19,10 +20,14 @@ from corral.sandbox.rlimits import MIB, task_limit
 
 PROVIDED = frozenset({"userns", "mountns", "pidns", "ipcns", "utsns", "netns", "cgroups"})
 IPC_DIR = "/run/corral/ipc"
+SECCOMP_FILE = "seccomp.json"
 CHANNEL = f"{IPC_DIR}/channel.sock"
-ENGINE_NETWORK = {"none": "none", "internal": "none", "full": "host"}
-"""``none`` has loopback only, which is what ``internal`` means; corral's seccomp
-filter still refuses inet sockets at ``none``."""
+ENGINE_NETWORK = {"none": "none", "internal": "none", "restricted": "none", "full": "host"}
+"""The engine's ``none`` has loopback only, which is what ``internal`` means;
+corral's seccomp filter still refuses inet sockets at ``none``. ``restricted`` is
+the same loopback-only container plus the proxy's dispenser, handed over the IPC
+socket (``worker.py``): the forwarder inside listens on that loopback, and the
+dispenser is its only way out."""
 INIT_TASKS = 1
 """The engine's init (tini) is one more task in the container's pids cgroup."""
 _DEFAULT_TMP_MB = 64
@@ -36,9 +41,7 @@ def run_options(
 
     if plan.network not in ENGINE_NETWORK:
         raise SandboxUnavailable(
-            "netproxy",
-            f"network {plan.network!r} in a container needs corral's filtering proxy mounted "
-            "as a unix socket; not available in this version",
+            "netproxy", f"network level {plan.network!r} has no container mapping"
         )
     uid, gid = plan.pen_uid, plan.pen_gid
     disk = plan.disk_mb or _DEFAULT_TMP_MB
@@ -47,13 +50,13 @@ def run_options(
         "read_only": True,
         "network_mode": ENGINE_NETWORK[plan.network],
         "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges", f"seccomp={profile_for(plan.network)}"],
+        "security_opt": ["no-new-privileges", f"seccomp={_seccomp(plan, config, ipc_source)}"],
         "init": True,
         "ipc_mode": "private",
         "hostname": HOSTNAME,
         "environment": {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
         "tmpfs": {
-            PEN_WORK_DIR: f"size={disk}m,uid={uid},gid={gid},mode=0700",
+            PEN_WORK_DIR: _work_tmpfs(disk, uid, gid, config),
             "/tmp": f"size={disk}m,mode=1777",
         },
         "shm_size": f"{min(disk, _DEFAULT_TMP_MB)}m",
@@ -76,6 +79,30 @@ def run_options(
     if config.runtime:
         options["runtime"] = config.runtime
     return options
+
+
+def _work_tmpfs(disk: int, uid: int, gid: int, config: ContainerConfig) -> str:
+    """``$WORK`` owned by the pen uid; Podman 4.3 refuses ``uid=``, so there it is 1777
+    (the container has that one uid, and the engine's user namespace is its own)."""
+    if config.engine == "podman":
+        return f"size={disk}m,mode=1777"
+    return f"size={disk}m,uid={uid},gid={gid},mode=0700"
+
+
+def _seccomp(plan: EnforcementPlan, config: ContainerConfig, ipc_source: str) -> str:
+    """The profile itself (Docker's API takes the JSON), or for Podman a file holding it.
+
+    Podman's compatible API opens the value as a path. The file is written in the
+    worker's private IPC directory and removed once the container is created.
+    """
+    profile = profile_for(plan.network)
+    if config.engine != "podman":
+        return profile
+    path = os.path.join(ipc_source, SECCOMP_FILE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(profile)
+    return path
 
 
 def _ulimits(plan: EnforcementPlan, ulimit: Any) -> list[Any]:

@@ -27,7 +27,7 @@ from typing import Any
 from corral.errors import SandboxUnavailable
 from corral.limits import DEFAULT_LIMITS
 from corral.protocol import Exited, Spawn, encode_frame
-from corral.runtime.container.mapping import CHANNEL
+from corral.runtime.container.mapping import CHANNEL, SECCOMP_FILE
 from corral.runtime.meter import Meter
 from corral.runtime.worker import WorkerProcess
 from corral.runtime.zygote import SpawnedWorker
@@ -37,6 +37,8 @@ _MAX_SPEC = 1 << 22
 IPC_PREFIX = "corral-ipc-"
 """IPC directories are named ``corral-ipc-<host pid>-*``, so a dead host's can be swept."""
 _ACCEPT_SLICE = 0.1
+DISPENSER_TAG = b"d"
+"""The byte that carries a restricted worker's dispenser after its spec."""
 
 
 class ContainerWorker(WorkerProcess):
@@ -92,13 +94,34 @@ def launch(
     spec: dict[str, Any],
     plugin: str,
     cpu_seconds: float,
+    dispenser: socket.socket | None = None,
 ) -> ContainerWorker:
-    """Start the container, take its call on the IPC socket, send the spec."""
+    """Start the container, take its call on the IPC socket, send the spec (and dispenser).
+
+    A restricted worker's dispenser (``corral.netproxy``) follows the spec on the
+    same socket as one byte carrying the descriptor (SCM_RIGHTS), exactly as the
+    zygote hands it to a pen: the container gets its one way to the proxy without
+    a second socket file that anything else in the directory could dial.
+    """
     command = ["python3", "-I", "-B", "-m", "corral.worker.container", CHANNEL]
-    container = client.containers.run(image, command, **options)
+    container = None
+    try:  # create, then start: a container the engine made but would not start is removed
+        create = {k: v for k, v in options.items() if k != "detach"}
+        container = client.containers.create(image, command, **create)
+        container.start()
+    except Exception as exc:  # the engine's own refusal: fail secure, and say what it said
+        if container is not None:
+            remove(container)
+        detail = str(exc).splitlines()[0][:400] if str(exc) else type(exc).__name__
+        raise SandboxUnavailable("container", f"the engine refused the worker: {detail}") from exc
+    finally:
+        with contextlib.suppress(OSError):  # Podman's copy of the profile, read at create
+            os.unlink(os.path.join(ipc_dir, SECCOMP_FILE))
     try:
         channel = _accept(listener, container, DEFAULT_LIMITS.worker_start_seconds)
         channel.sendall(encode_frame(Spawn(id=0, spec=spec).to_wire(), max_bytes=_MAX_SPEC))
+        if dispenser is not None:
+            socket.send_fds(channel, [DISPENSER_TAG], [dispenser.fileno()])
         container.reload()
         pid = int(container.attrs["State"]["Pid"])
         # The engine keeps the output; it is read once, when the worker ends (a thread
