@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -58,27 +59,40 @@ def list_plugins(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if not rows:
         console.print("no plugins recorded")
         return
-    table = Table(show_edge=False)
-    columns = ("plugin", "version", "tier", "state", "signature", "vetting", "vuln score")
-    for column in (*columns, "last violation", "vuln check"):
-        table.add_column(column)
+    checked = [row["vuln_checked"] for row in rows if row["vuln_checked"]]
+    table = Table(
+        show_edge=False,
+        caption=f"last vuln check: {_when(max(checked)) if checked else 'never'}",
+        caption_justify="left",
+    )
+    for column in ("plugin", "version", "state", "signature", "tier", "vetting", "score"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("violation", overflow="fold")
     for row in rows:
-        state = row["state"] + (f" ({row['state_reason']})" if row["state"] != "active" else "")
-        if row["awaiting_approval"]:
-            state += f", {row['awaiting_approval']} awaits approval"
+        state = row["state"] + ("*" if row["awaiting_approval"] else "")
         violation = row["last_violation"]
         table.add_row(
             escape(row["plugin"]),
             escape(row["version"] or ""),
-            row["tier"] or "",
             escape(state),
             escape(row["signature"]),
+            row["tier"] or "",
             ", ".join(f"{k} {v}" for k, v in sorted(row["vetting"].items())) or "clean",
             str(row["vulnerability_score"]),
             f"{violation['type']} {_when(violation['time'])}" if violation else "",
-            _when(row["vuln_checked"]) if row["vuln_checked"] else "never",
         )
-    console.print(table)
+    # Eight columns do not fit 80: a pipe gets 120, a terminal its own width if wider.
+    Console(highlight=False, width=max(console.width, 120)).print(table)
+    for row in rows:
+        if row["state"] != "active":
+            console.print(
+                f"{escape(row['plugin'])}: {row['state']} ({escape(row['state_reason'])})"
+            )
+        if row["awaiting_approval"]:
+            console.print(
+                f"* {escape(row['plugin'])} {escape(row['awaiting_approval'])} awaits approval: "
+                f"corral plugins approve|refuse {escape(row['plugin'])}"
+            )
 
 
 @plugins_app.command("show")

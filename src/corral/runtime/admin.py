@@ -102,8 +102,18 @@ class HomeAdmin:
         installed = TrustState(self.home.db).installed(name)
         approval, pending = self.store.approval(name), self.store.pending(name)
         stored = self.store.state(name)
-        version = installed.version if installed else (approval.version if approval else "")
-        grants = [e for e in events if e.kind == "grant" and _version(e) == version]
+        # This machine's store first; else the shared audit log (a CLI on another machine).
+        granted_any = [e for e in events if e.kind == "grant"]
+        version = (
+            installed.version
+            if installed
+            else _version(granted_any[-1])
+            if granted_any
+            else approval.version
+            if approval
+            else ""
+        )
+        grants = [e for e in granted_any if _version(e) == version]
         findings = _findings(events, version)
         vulns = VulnStore(self.home.db).affecting(name, version) if version else []
         violations = [e for e in events if e.kind == "violation"]
@@ -153,7 +163,10 @@ class HomeAdmin:
             for permission in sorted(granted - approval.permissions):
                 dropped.append([permission, f"awaiting approval (new in {pending.version})"])
             granted &= approval.permissions
-        requested = [str(p) for p in (manifest or {}).get("permissions", [])]
+        if manifest is not None:
+            requested = [str(p) for p in manifest.get("permissions", [])]
+        else:  # not in this machine's store: what the last grant saw asked
+            requested = sorted({*(grant.get("permissions") or []), *(d[0] for d in dropped)})
         usage = self.store.usage(plugin)
         return {
             **row,
