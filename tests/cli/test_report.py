@@ -97,10 +97,12 @@ def test_unknown_plugin_is_one_line_and_exit_1(home):
 def test_cli_suspend_binds_the_next_host_and_resume_releases(used_home):
     assert cli("suspend", "monitored", "--reason", "review", home=used_home).returncode == 0
     listed = json.loads(cli("plugins", "--json", home=used_home).stdout)["plugins"]
-    assert listed == [
+    keys = ("plugin", "state", "state_reason", "approved_version", "awaiting_approval")
+    assert [{k: row[k] for k in keys} for row in listed] == [
         {
             "plugin": "monitored",
             "state": "suspended",
+            "state_reason": "review",
             "approved_version": "1.0.0",
             "awaiting_approval": None,
         }

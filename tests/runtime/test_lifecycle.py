@@ -6,7 +6,7 @@ import psutil
 import pytest
 
 import corral
-from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.lifecycle import SqliteLifecycleStore as LifecycleStore
 from tests.runtime._monitoring import make_host
 
 pytestmark = pytest.mark.pen

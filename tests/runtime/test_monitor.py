@@ -12,7 +12,7 @@ import time
 import pytest
 
 import corral
-from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.lifecycle import SqliteLifecycleStore as LifecycleStore
 from corral.runtime.monitor import disk_used_mb
 from tests.runtime._monitoring import Clock, make_host, responses
 

@@ -62,7 +62,9 @@ def _register() -> None:
     from corral.cli import report_cmd
 
     app.command("report")(report_cmd.report)
-    app.command("plugins")(report_cmd.plugins)
+    from corral.cli.plugins_cmd import plugins_app
+
+    app.add_typer(plugins_app, name="plugins")
     for verb in ("suspend", "resume", "disable", "enable", "approve"):
         app.command(verb)(getattr(report_cmd, verb))
     from corral.cli.container_cmd import container_app

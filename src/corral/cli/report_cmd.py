@@ -1,16 +1,17 @@
-"""``corral report``, ``corral plugins`` and the lifecycle verbs, on a home's stored state.
+"""``corral report`` and the lifecycle verbs, on a home's stored state.
 
-These commands read and change what hosts share through ``CORRAL_HOME``
-(``corral.db``'s lifecycle tables and the audit log), so they work while a
-host runs in another process: it adopts a suspend, resume, disable or enable
-at its monitor's next round (1 s by default), and an approval when the
-plugin is next loaded or reloaded.
+These commands read and change what hosts share (the lifecycle tables, in
+``corral.db`` or the home's PostgreSQL audit database, and the audit log), so
+they work while a host runs in another process: it adopts a suspend, resume,
+disable or enable before its next call, and an approval when the plugin is
+next loaded or reloaded. The verbs are also ``corral plugins`` subcommands.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -26,8 +27,21 @@ VersionOpt = Annotated[
 ]
 
 
-def _admin(home: Path | None) -> corral.HomeAdmin:
-    return corral.HomeAdmin(home)
+T = TypeVar("T")
+
+
+def admin_call(home: Path | None, as_json: bool, action: Callable[[corral.HomeAdmin], T]) -> T:
+    """Run ``action`` on the home's admin view; a ``CorralError`` is one line and exit 1."""
+    try:
+        admin = corral.HomeAdmin(home)
+    except corral.CorralError as exc:
+        raise _fail(exc, as_json) from None
+    try:
+        return action(admin)
+    except corral.CorralError as exc:
+        raise _fail(exc, as_json) from None
+    finally:
+        admin.close()
 
 
 def _fail(exc: corral.CorralError, as_json: bool) -> typer.Exit:
@@ -40,10 +54,7 @@ def _fail(exc: corral.CorralError, as_json: bool) -> typer.Exit:
 
 def report(plugin: PluginArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """A plugin's security report: grant, usage, violations, responses, trust status."""
-    try:
-        data = _admin(home).report(plugin)
-    except corral.CorralError as exc:
-        raise _fail(exc, as_json) from None
+    data = admin_call(home, as_json, lambda admin: admin.report(plugin))
     if as_json:
         emit_json({"ok": True, **data})
         return
@@ -70,7 +81,7 @@ def _print_report(data: dict[str, Any]) -> None:
     if approval["awaiting_approval"]:
         console.print(
             f"[yellow]version {approval['awaiting_approval']} awaits approval[/yellow] "
-            f"(corral approve {escape(data['plugin'])})"
+            f"(corral plugins approve {escape(data['plugin'])})"
         )
     usage = data["usage"]
     table = Table(title="usage", title_justify="left", show_edge=False)
@@ -108,33 +119,11 @@ def _print_report(data: dict[str, Any]) -> None:
         console.print(f"{key}: {escape(str(value))}")
 
 
-def plugins(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Plugins this home knows, with their stored state and approvals."""
-    rows = _admin(home).plugins()
-    if as_json:
-        emit_json({"ok": True, "plugins": rows})
-        return
-    table = Table(show_edge=False)
-    for column in ("plugin", "state", "approved", "awaiting approval"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            escape(row["plugin"]),
-            row["state"],
-            row["approved_version"] or "",
-            row["awaiting_approval"] or "",
-        )
-    console.print(table if rows else "no plugins recorded")
-
-
 def _verb(verb: str) -> Any:
     def command(
         plugin: PluginArg, home: HomeOpt = None, reason: ReasonOpt = "", as_json: JsonOpt = False
     ) -> None:
-        try:
-            state = _admin(home).change(plugin, verb, reason)
-        except corral.CorralError as exc:
-            raise _fail(exc, as_json) from None
+        state = admin_call(home, as_json, lambda admin: admin.change(plugin, verb, reason))
         if as_json:
             emit_json({"ok": True, "plugin": plugin, "state": state})
         else:
@@ -152,11 +141,8 @@ suspend, resume, disable, enable = (_verb(v) for v in ("suspend", "resume", "dis
 def approve(
     plugin: PluginArg, version: VersionOpt = None, home: HomeOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """Consent to the permissions a new version of a plugin asked for."""
-    try:
-        approved, permissions = _admin(home).approve(plugin, version)
-    except corral.CorralError as exc:
-        raise _fail(exc, as_json) from None
+    """Consent to the permissions a new version asked for (or, with --version, a refused one)."""
+    approved, permissions = admin_call(home, as_json, lambda admin: admin.approve(plugin, version))
     if as_json:
         emit_json(
             {"ok": True, "plugin": plugin, "version": approved, "permissions": sorted(permissions)}

@@ -198,7 +198,14 @@ def _cycle(home: Path | None) -> VulnCycle:
             by="cli vuln check",
         )
 
-    return VulnCycle(admin.home, policy, record=record, set_state=set_state, by="cli")
+    return VulnCycle(
+        admin.home,
+        policy,
+        record=record,
+        set_state=set_state,
+        lifecycle=admin.store,
+        by="cli",
+    )
 
 
 def _when(ts: float | None) -> str:

@@ -1,9 +1,13 @@
 """The host's side of the lifecycle: state changes, consent on upgrade, reload.
 
-Every change is written to ``corral.db`` first, then to the handle in memory,
-then recorded as a "plugin.state" event before the method returns. A store
-written first means a host that dies half-way leaves the stricter state
+Every change is written to the lifecycle store first, then to the handle in
+memory, then recorded as a "plugin.state" event before the method returns. A
+store written first means a host that dies half-way leaves the stricter state
 behind, and a CLI in another process sees exactly what the host will do.
+
+Changes another process stores reach a running host three ways: before each
+call (:meth:`Control.check`, a one-row read on SQLite, a flag on PostgreSQL),
+from the PostgreSQL store's listener thread, and at every monitor round.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from corral.errors import HostError
 from corral.policy import Grant, Manifest
-from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.lifecycle import Approval, LifecycleStore
 
 if TYPE_CHECKING:
     from corral.runtime.handle import PluginHandle
@@ -71,6 +75,15 @@ class Control:
             raise HostError(f"plugin {plugin!r} is {current}, not {expect}")
         self.set_state(plugin, "loaded", f"{'resumed' if expect == 'suspended' else 'enabled'}")
 
+    def check(self) -> None:
+        """Before a call: adopt what another process stored, if the store says anything changed."""
+        if self.store.changed():
+            self.poll()
+
+    def watch(self) -> None:
+        """Let the store call :meth:`poll` from its own thread (PostgreSQL LISTEN; else no-op)."""
+        self.store.watch(self.poll)
+
     def poll(self) -> None:
         """Adopt changes another process (the CLI) stored; called by the monitor each round."""
         with self._lock:
@@ -103,10 +116,22 @@ class Control:
 
         The first version loaded is approved by loading it. A later version
         asking for permissions outside the approved set runs with the
-        approved ones only, and its request waits for :meth:`approve`.
+        approved ones only, and its request waits for :meth:`approve`. A
+        version whose request an administrator refused does not load at all.
         """
         asked = frozenset(str(p) for p in granted.permissions)
         approval = self.store.approval(manifest.name)
+        refused = self.store.refusal(manifest.name, manifest.version)
+        if refused is not None and not asked <= _approved(approval):
+            _, reason = refused
+            unapproved = sorted(asked - _approved(approval))
+            raise HostError(
+                f"plugin {manifest.name!r} {manifest.version}: an administrator refused the "
+                f"permissions it asks for ({', '.join(unapproved)})"
+                + (f": {reason}" if reason else "")
+                + f"; to allow them run `corral plugins approve {manifest.name} --version "
+                f"{manifest.version}`, or install a version that does not ask for them"
+            )
         now = self._host._clock()
         if approval is None or asked <= approval.permissions:
             if approval is None or approval.version != manifest.version:
@@ -129,12 +154,7 @@ class Control:
 
     def approve(self, plugin: str, version: str | None = None) -> frozenset[str]:
         """Consent to the permissions ``plugin`` (at ``version``) asked for; reload if loaded."""
-        pending = self.store.pending(plugin)
-        if pending is None or (version is not None and pending.version != version):
-            raise HostError(
-                f"plugin {plugin!r} has no request awaiting approval"
-                + (f" for version {version}" if version else "")
-            )
+        pending = awaiting(self.store, plugin, version)
         self.store.approve(plugin, pending.version, pending.permissions, now=self._host._clock())
         self._host.record(
             "plugin.state",
@@ -148,3 +168,25 @@ class Control:
         if handle is not None and handle.source is not None:
             self._host.reload(plugin)
         return pending.permissions
+
+
+def _approved(approval: Approval | None) -> frozenset[str]:
+    return approval.permissions if approval is not None else frozenset()
+
+
+def awaiting(store: LifecycleStore, plugin: str, version: str | None) -> Approval:
+    """The request an approval answers: the pending one, else a refused one at ``version``.
+
+    A refusal is not final: an administrator who changes their mind approves
+    the refused version by naming it.
+    """
+    pending = store.pending(plugin)
+    if pending is not None and (version is None or pending.version == version):
+        return pending
+    refused = store.refusal(plugin, version) if version is not None else None
+    if refused is not None:
+        return refused[0]
+    raise HostError(
+        f"plugin {plugin!r} has no request awaiting approval"
+        + (f" for version {version}" if version else "")
+    )

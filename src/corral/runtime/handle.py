@@ -99,6 +99,7 @@ class PluginHandle:
         limit: str = "call_timeout_seconds",
     ) -> Any:
         """One call under ``timeout`` (the grant's call timeout when None), named ``limit``."""
+        self._host.control.check()  # a suspend stored by another process binds this call
         self._check_open()
         worker = self._slots.get()
         try:

@@ -44,7 +44,7 @@ from corral.runtime.handle import PluginHandle
 from corral.runtime.home import Home
 from corral.runtime.hooks import HookRegistry, HookResult
 from corral.runtime.inprocess import InProcessWorker
-from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.lifecycle import lifecycle_target, open_lifecycle
 from corral.runtime.monitor import Monitor, Sample
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.responses import Pending, Responder
@@ -111,7 +111,10 @@ class Host:
         self._zygote: ZygoteClient | None = None
         self._proxy: NetProxy | None = None
         self._hostcalls: dict[str, int] = {}
-        self.control = Control(self, LifecycleStore(self.home.db))
+        lifecycle = lifecycle_target(
+            self.home.db, self.policy, audit if isinstance(audit, str) else None
+        )
+        self.control = Control(self, open_lifecycle(lifecycle))
         self.responder = Responder(self)
         self.monitor = Monitor(self)
         self._container_config = container
@@ -152,29 +155,14 @@ class Host:
         then the vulnerability gate, the isolation the tier requires, lifecycle
         consent, and the network the grant needs.
         """
-        name = Path(path).name
+        verified, store_dir, granted = self._admit(path)
+        manifest = verified.manifest
         try:
-            name = read_manifest(path).name
-            verifier = self._verifier()
-            verified = self._verify(verifier, path, name)
-            store_dir = verifier.install(verified)
-            self.vuln_check_if_due()
-            manifest = verified.manifest
-            granted = grant(manifest, self.policy, signature_tier=verified.tier)
-            findings = self._vet(store_dir, manifest, granted.tier, verified.digest)
-            self._vuln_gate(manifest, findings)
-            self.vuln_cycle.admit(manifest, self.policy.tier(granted.tier), granted.tier)
-            self._check_isolation(granted)
-        except CorralError as exc:
-            self.record("plugin.refused", name, "deny", error=str(exc)[:500])
-            raise
-        self.record(
-            "grant", manifest.name, "info", version=manifest.version, **_grant_details(granted)
-        )
-        granted = self.control.admit(manifest, granted)
-        stored = self.control.store.state(manifest.name)
-        admin_state = stored.state if stored and stored.state in ("suspended", "disabled") else ""
-        try:
+            granted = self.control.admit(manifest, granted)
+            stored = self.control.store.state(manifest.name)
+            admin_state = (
+                stored.state if stored and stored.state in ("suspended", "disabled") else ""
+            )
             self._check_network(granted)
             handle = PluginHandle(
                 self,
@@ -193,8 +181,59 @@ class Host:
         self.record(
             "plugin.loaded", manifest.name, "allow", state=handle.state, **verified.details()
         )
+        self.control.watch()
         self.monitor.start()
         return handle
+
+    def _admit(
+        self, path: str | os.PathLike[str], *, to_run: bool = True
+    ) -> tuple[Verified, Path, Grant]:
+        """Load steps 1-7: manifest, verify, store, grant, vet, vuln gate, review, isolation.
+
+        The review and isolation checks apply only to a package about to run
+        (``to_run``): an administrator installs a version before reviewing it.
+
+        A refusal is recorded as ``plugin.refused`` and re-raised; the grant is
+        recorded once everything passed. Shared by :meth:`load` and
+        :meth:`install`, so an installed package passed exactly the load's checks.
+        """
+        name = Path(path).name
+        try:
+            name = read_manifest(path).name
+            verifier = self._verifier()
+            verified = self._verify(verifier, path, name)
+            store_dir = verifier.install(verified)
+            self.vuln_check_if_due()
+            manifest = verified.manifest
+            granted = grant(manifest, self.policy, signature_tier=verified.tier)
+            findings = self._vet(store_dir, manifest, granted.tier, verified.digest)
+            self._vuln_gate(manifest, findings)
+            if to_run:
+                self.vuln_cycle.admit(manifest, self.policy.tier(granted.tier), granted.tier)
+                self._check_isolation(granted)
+        except CorralError as exc:
+            self.record("plugin.refused", name, "deny", error=str(exc)[:500])
+            raise
+        self.record(
+            "grant", manifest.name, "info", version=manifest.version, **_grant_details(granted)
+        )
+        return verified, store_dir, granted
+
+    def install(self, path: str | os.PathLike[str]) -> tuple[Verified, Path, Grant]:
+        """Verify, store, grant, vet and record a package without starting a worker.
+
+        Consent is recorded as at load: a first version is approved by its
+        install, a later one asking for more waits for approval; a version an
+        administrator refused is refused here too. Review and isolation are not
+        checked: the package does not run yet.
+        """
+        verified, store_dir, granted = self._admit(path, to_run=False)
+        try:
+            granted = self.control.admit(verified.manifest, granted)
+        except CorralError as exc:
+            self.record("plugin.refused", verified.manifest.name, "deny", error=str(exc)[:500])
+            raise
+        return verified, store_dir, granted
 
     def _vet(
         self, store_dir: Path, manifest: Manifest, tier: str, digest: str
@@ -264,6 +303,7 @@ class Host:
                 self.policy,
                 record=record,
                 set_state=set_state,
+                lifecycle=self.control.store,
                 keyring=self.keyring_path,
                 clock=self._clock,
                 host_id=self.audit.host_id,
@@ -480,6 +520,7 @@ class Host:
                 self._proxy = None
             if self._containers is not None:
                 self._containers.close()
+            self.control.store.close()
         finally:
             self.audit.close()
 

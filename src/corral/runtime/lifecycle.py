@@ -1,31 +1,50 @@
-"""Plugin lifecycle state, approvals and usage peaks, kept in ``corral.db`` across restarts.
+"""Plugin lifecycle state, approvals, refusals and usage peaks, kept across restarts.
 
 An administrator who suspends or disables a plugin means it until they say
 otherwise, so that decision cannot live only in a host's memory: it sits in
 ``lifecycle_*`` tables beside the audit log, where a restarted host, the CLI
-and the dashboard (other processes) all read it. The same goes for consent:
-the permissions an administrator approved for a plugin are stored, and a new
-version asking for more does not get them until someone approves again (as a
-browser re-asks on an extension upgrade).
+and the dashboard (other processes, possibly other machines) all read it.
+The same goes for consent: the permissions an administrator approved for a
+plugin are stored, and a new version asking for more does not get them until
+someone approves again (as a browser re-asks on an extension upgrade).
 
-Each operation opens its own short connection (WAL, busy timeout): state
-changes are rare and come from several threads and processes, and a
-connection per operation needs no lock of ours.
+Two implementations of one interface: SQLite in the home's ``corral.db``, and
+PostgreSQL when the home's audit log is there (:func:`open_lifecycle`), so a
+CLI on another machine sharing the database drives every host. Each write
+bumps a change counter in the same transaction; PostgreSQL also sends
+``NOTIFY corral_lifecycle``. A host learns of a change cheaply: on SQLite by
+reading the counter (one indexed row) before a call, on PostgreSQL from a
+listener thread.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
+import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from corral.audit import audit_target, policy_audit
+from corral.errors import HostError
+from corral.policy import AdminPolicy
 
 STATES = ("loaded", "running", "suspended", "disabled", "failed")
 """What ``host.plugins()`` reports. Only ``suspended`` and ``disabled`` are
 administrative (stored and sticky); the others describe the workers of the moment."""
+
+CHANNEL = "corral_lifecycle"
+"""The PostgreSQL NOTIFY channel every lifecycle write signals on."""
+
+_PG = ("postgresql://", "postgres://")
+_SCHEMA_LOCK = 0x636F7272616D  # one advisory lock id for creating the lifecycle tables
+_log = logging.getLogger(__name__)
 
 _SCHEMA = """
 create table if not exists lifecycle_state (
@@ -33,27 +52,40 @@ create table if not exists lifecycle_state (
     state text not null,
     version text not null default '',
     reason text not null default '',
-    updated real not null
+    updated {real} not null
 );
 create table if not exists lifecycle_approvals (
     plugin text primary key,
     version text not null,
     permissions text not null,
-    approved real not null
+    approved {real} not null
 );
 create table if not exists lifecycle_pending (
     plugin text primary key,
     version text not null,
     permissions text not null,
-    asked real not null
+    asked {real} not null
+);
+create table if not exists lifecycle_refusals (
+    plugin text not null,
+    version text not null,
+    permissions text not null,
+    refused {real} not null,
+    reason text not null default '',
+    primary key (plugin, version)
 );
 create table if not exists lifecycle_usage (
     plugin text primary key,
     samples integer not null default 0,
-    peaks text not null default '{}',
-    last text not null default '{}',
-    updated real not null
+    peaks text not null default '{{}}',
+    last text not null default '{{}}',
+    updated {real} not null
 );
+create table if not exists lifecycle_changes (
+    id integer primary key,
+    n bigint not null
+);
+insert into lifecycle_changes(id, n) values (1, 0) on conflict (id) do nothing
 """
 
 
@@ -70,7 +102,7 @@ class StoredState:
 
 @dataclass(frozen=True)
 class Approval:
-    """A set of permissions an administrator consented to for a plugin version."""
+    """A set of permissions an administrator consented to (or refused) for a plugin version."""
 
     plugin: str
     version: str
@@ -78,23 +110,44 @@ class Approval:
     time: float
 
 
-class LifecycleStore:
-    """The ``lifecycle_*`` tables of one ``corral.db``."""
+Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+"""Execute one statement (``?`` placeholders) inside the current transaction."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        with self._db() as db:
-            db.execute("pragma journal_mode=wal")
-            db.executescript(_SCHEMA)
+
+class LifecycleStore(abc.ABC):
+    """The ``lifecycle_*`` tables: states, approvals, pending and refused requests, usage."""
+
+    kind: str = ""
+
+    # --- the backend ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _transaction(self) -> contextlib.AbstractContextManager[Run]:
+        """One transaction; writes to it are atomic (and, when they change state, signalled)."""
+
+    @abc.abstractmethod
+    def _signal(self, run: Run, plugin: str) -> None:
+        """Tell other processes, in the writing transaction, that ``plugin`` changed."""
+
+    @abc.abstractmethod
+    def changed(self) -> bool:
+        """Cheap: has any stored state, approval or refusal changed since the last ask?"""
+
+    def watch(self, on_change: Callable[[], None]) -> None:  # noqa: B027 - optional
+        """Call ``on_change`` from a thread of the store's own when another process writes."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Stop watching and release connections."""
+
+    def describe(self) -> str:
+        return self.kind
 
     @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("pragma busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+    def _write(self, plugin: str) -> Iterator[Run]:
+        """A write transaction that bumps the change counter (and signals) as it commits."""
+        with self._transaction() as run:
+            yield run
+            self._signal(run, plugin)
 
     # --- state ---------------------------------------------------------------
 
@@ -103,8 +156,8 @@ class LifecycleStore:
     ) -> None:
         if state not in STATES:
             raise ValueError(f"state {state!r} is not one of {STATES}")
-        with self._db() as db:
-            db.execute(
+        with self._write(plugin) as run:
+            run(
                 "insert into lifecycle_state(plugin, state, version, reason, updated) "
                 "values (?, ?, ?, ?, ?) on conflict(plugin) do update set state=excluded.state, "
                 "version=excluded.version, reason=excluded.reason, updated=excluded.updated",
@@ -112,69 +165,110 @@ class LifecycleStore:
             )
 
     def state(self, plugin: str) -> StoredState | None:
-        with self._db() as db:
-            row = db.execute(
+        with self._transaction() as run:
+            rows = run(
                 "select plugin, state, version, reason, updated from lifecycle_state "
                 "where plugin = ?",
                 (plugin,),
-            ).fetchone()
-        return StoredState(*row) if row else None
+            )
+        return StoredState(*rows[0]) if rows else None
 
     def states(self) -> dict[str, StoredState]:
-        with self._db() as db:
-            rows = db.execute(
-                "select plugin, state, version, reason, updated from lifecycle_state"
-            ).fetchall()
+        with self._transaction() as run:
+            rows = run("select plugin, state, version, reason, updated from lifecycle_state", ())
         return {row[0]: StoredState(*row) for row in rows}
 
     # --- approvals -----------------------------------------------------------
 
     def approval(self, plugin: str) -> Approval | None:
-        with self._db() as db:
-            row = db.execute(
-                "select plugin, version, permissions, approved from lifecycle_approvals "
-                "where plugin = ?",
-                (plugin,),
-            ).fetchone()
-        return _approval(row)
+        return self._one("lifecycle_approvals", "approved", plugin)
 
     def approvals(self) -> list[Approval]:
-        with self._db() as db:
-            rows = db.execute(
-                "select plugin, version, permissions, approved from lifecycle_approvals"
-            ).fetchall()
+        with self._transaction() as run:
+            rows = run("select plugin, version, permissions, approved from lifecycle_approvals", ())
         return [a for a in map(_approval, rows) if a is not None]
 
     def pending(self, plugin: str) -> Approval | None:
-        with self._db() as db:
-            row = db.execute(
-                "select plugin, version, permissions, asked from lifecycle_pending "
+        return self._one("lifecycle_pending", "asked", plugin)
+
+    def _one(self, table: str, when: str, plugin: str) -> Approval | None:
+        with self._transaction() as run:
+            rows = run(
+                f"select plugin, version, permissions, {when} from {table} "  # noqa: S608 - constants
                 "where plugin = ?",
                 (plugin,),
-            ).fetchone()
-        return _approval(row)
+            )
+        return _approval(rows[0] if rows else None)
 
     def approve(
         self, plugin: str, version: str, permissions: frozenset[str], *, now: float
     ) -> None:
-        with self._db() as db:
-            db.execute("begin immediate")
-            db.execute(
-                "insert or replace into lifecycle_approvals values (?, ?, ?, ?)",
+        """Consent: the approved set for ``plugin`` becomes ``permissions``; requests close."""
+        with self._write(plugin) as run:
+            run(
+                "insert into lifecycle_approvals(plugin, version, permissions, approved) "
+                "values (?, ?, ?, ?) on conflict(plugin) do update set version=excluded.version, "
+                "permissions=excluded.permissions, approved=excluded.approved",
                 (plugin, version, json.dumps(sorted(permissions)), now),
             )
-            db.execute(
-                "delete from lifecycle_pending where plugin = ? and version = ?",
+            run("delete from lifecycle_pending where plugin = ? and version = ?", (plugin, version))
+            run(
+                "delete from lifecycle_refusals where plugin = ? and version = ?",
                 (plugin, version),
             )
-            db.execute("commit")
 
     def ask(self, plugin: str, version: str, permissions: frozenset[str], *, now: float) -> None:
-        with self._db() as db:
-            db.execute(
-                "insert or replace into lifecycle_pending values (?, ?, ?, ?)",
+        with self._write(plugin) as run:
+            run(
+                "insert into lifecycle_pending(plugin, version, permissions, asked) "
+                "values (?, ?, ?, ?) on conflict(plugin) do update set version=excluded.version, "
+                "permissions=excluded.permissions, asked=excluded.asked",
                 (plugin, version, json.dumps(sorted(permissions)), now),
             )
+
+    def refuse(
+        self, plugin: str, version: str, permissions: frozenset[str], *, now: float, reason: str
+    ) -> None:
+        """Close ``version``'s request without consent; that version stays refused."""
+        with self._write(plugin) as run:
+            run(
+                "insert into lifecycle_refusals(plugin, version, permissions, refused, reason) "
+                "values (?, ?, ?, ?, ?) on conflict(plugin, version) do update set "
+                "permissions=excluded.permissions, refused=excluded.refused, "
+                "reason=excluded.reason",
+                (plugin, version, json.dumps(sorted(permissions)), now, reason[:500]),
+            )
+            run("delete from lifecycle_pending where plugin = ? and version = ?", (plugin, version))
+
+    def refusal(self, plugin: str, version: str) -> tuple[Approval, str] | None:
+        """The refused request of ``plugin`` at ``version`` and the reason given, if any."""
+        with self._transaction() as run:
+            rows = run(
+                "select plugin, version, permissions, refused, reason from lifecycle_refusals "
+                "where plugin = ? and version = ?",
+                (plugin, version),
+            )
+        if not rows:
+            return None
+        found = _approval(rows[0][:4])
+        assert found is not None
+        return found, str(rows[0][4])
+
+    def refusals(self, plugin: str) -> list[Approval]:
+        with self._transaction() as run:
+            rows = run(
+                "select plugin, version, permissions, refused from lifecycle_refusals "
+                "where plugin = ?",
+                (plugin,),
+            )
+        return [a for a in map(_approval, rows) if a is not None]
+
+    def forget(self, plugin: str) -> None:
+        """Drop consent, requests, refusals and peaks of an uninstalled plugin (not its state)."""
+        with self._write(plugin) as run:
+            for table in ("lifecycle_approvals", "lifecycle_pending", "lifecycle_refusals"):
+                run(f"delete from {table} where plugin = ?", (plugin,))  # noqa: S608 - constants
+            run("delete from lifecycle_usage where plugin = ?", (plugin,))
 
     # --- usage peaks ---------------------------------------------------------
 
@@ -184,29 +278,31 @@ class LifecycleStore:
         """Fold rounds of samples (plugin -> (rounds, peaks, last)) into the stored peaks."""
         if not rows:
             return
-        with self._db() as db:
-            db.execute("begin immediate")
+        with self._transaction() as run:
             for plugin, (rounds, metrics, last) in rows.items():
-                row = db.execute(
+                found = run(
                     "select samples, peaks from lifecycle_usage where plugin = ?", (plugin,)
-                ).fetchone()
-                samples, peaks = (row[0], json.loads(row[1])) if row else (0, {})
+                )
+                samples, peaks = (found[0][0], json.loads(found[0][1])) if found else (0, {})
                 for key, value in metrics.items():
                     peaks[key] = max(float(peaks.get(key, 0.0)), float(value))
-                db.execute(
-                    "insert or replace into lifecycle_usage values (?, ?, ?, ?, ?)",
+                run(
+                    "insert into lifecycle_usage(plugin, samples, peaks, last, updated) "
+                    "values (?, ?, ?, ?, ?) on conflict(plugin) do update set "
+                    "samples=excluded.samples, peaks=excluded.peaks, last=excluded.last, "
+                    "updated=excluded.updated",
                     (plugin, samples + rounds, json.dumps(peaks), json.dumps(last), now),
                 )
-            db.execute("commit")
 
     def usage(self, plugin: str) -> dict[str, Any] | None:
-        with self._db() as db:
-            row = db.execute(
+        with self._transaction() as run:
+            rows = run(
                 "select samples, peaks, last, updated from lifecycle_usage where plugin = ?",
                 (plugin,),
-            ).fetchone()
-        if row is None:
+            )
+        if not rows:
             return None
+        row = rows[0]
         return {
             "samples": row[0],
             "peaks": json.loads(row[1]),
@@ -215,7 +311,222 @@ class LifecycleStore:
         }
 
 
-def _approval(row: tuple[Any, ...] | None) -> Approval | None:
+class SqliteLifecycleStore(LifecycleStore):
+    """The tables in a home's ``corral.db`` (WAL; a short connection per operation).
+
+    A connection per operation needs no lock of ours: state changes are rare
+    and come from several threads and processes. :meth:`changed` is the
+    exception: it runs before every call, so it keeps one connection open and
+    reads the one-row change counter (``PRAGMA data_version`` would not do:
+    the audit log in the same file changes it on every call).
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._seen: int | None = None
+        self._watch: sqlite3.Connection | None = None
+        self._watch_lock = threading.Lock()
+        with self._connect() as db:
+            db.execute("pragma journal_mode=wal")
+            db.executescript(_SCHEMA.format(real="real"))
+
+    def describe(self) -> str:
+        return self.path
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("pragma busy_timeout=30000")
+            yield db
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Run]:
+        with self._connect() as db:
+
+            def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                return list(db.execute(sql, tuple(params)).fetchall())
+
+            db.execute("begin immediate")
+            try:
+                yield run
+            except BaseException:
+                db.execute("rollback")
+                raise
+            db.execute("commit")
+
+    def _signal(self, run: Run, plugin: str) -> None:
+        run("update lifecycle_changes set n = n + 1 where id = 1", ())
+
+    def changed(self) -> bool:
+        with self._watch_lock:
+            try:
+                if self._watch is None:
+                    self._watch = sqlite3.connect(
+                        self.path, timeout=5, isolation_level=None, check_same_thread=False
+                    )
+                row = self._watch.execute("select n from lifecycle_changes where id = 1").fetchone()
+            except sqlite3.Error as exc:
+                raise HostError(f"cannot read lifecycle state in {self.path}: {exc}") from None
+            value = int(row[0]) if row else 0
+            changed, self._seen = value != self._seen, value
+            return changed
+
+    def close(self) -> None:
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
+
+
+class PostgresLifecycleStore(LifecycleStore):
+    """The tables in the PostgreSQL database the home's audit log uses.
+
+    Each write runs ``pg_notify('corral_lifecycle', plugin)`` in its
+    transaction, so the notice goes out exactly when the change commits.
+    :meth:`watch` starts a thread holding one ``LISTEN`` connection; it calls
+    back on every notice, and once after each (re)connect, since notices sent
+    while it was not listening are lost.
+    """
+
+    kind = "postgresql"
+
+    def __init__(self, url: str, *, reconnect_seconds: float = 1.0) -> None:
+        self.url = url
+        self._reconnect = reconnect_seconds
+        self._dirty = threading.Event()
+        self._dirty.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        with self._transaction() as run:
+            run(f"select pg_advisory_xact_lock({_SCHEMA_LOCK})", ())
+            for statement in _SCHEMA.format(real="double precision").split(";"):
+                if statement.strip():
+                    run(statement, ())
+
+    def describe(self) -> str:
+        from corral.audit.factory import describe
+
+        return describe(self.url)
+
+    def _connect(self) -> Any:
+        try:
+            import psycopg
+        except ImportError:
+            raise HostError(
+                "lifecycle state on PostgreSQL needs psycopg: pip install 'corral[postgres]'"
+            ) from None
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HostError(f"cannot connect to the PostgreSQL lifecycle store: {first}") from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Run]:
+        import psycopg
+
+        conn = self._connect()
+        try:
+
+            def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+                cursor = conn.execute(sql.replace("?", "%s"), tuple(params))
+                return list(cursor.fetchall()) if cursor.description else []
+
+            try:
+                with conn.transaction():
+                    yield run
+            except psycopg.Error as exc:
+                raise HostError(f"PostgreSQL lifecycle store: {exc}") from None
+        finally:
+            conn.close()
+
+    def _signal(self, run: Run, plugin: str) -> None:
+        run("update lifecycle_changes set n = n + 1 where id = 1", ())
+        run("select pg_notify(?, ?)", (CHANNEL, plugin))
+
+    def changed(self) -> bool:
+        """True once after each notice the listener could not apply (and at first)."""
+        if self._dirty.is_set():
+            self._dirty.clear()
+            return True
+        return False
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._listen, args=(on_change,), name="corral-lifecycle-listen", daemon=True
+        )
+        self._thread.start()
+
+    def _listen(self, on_change: Callable[[], None]) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            except psycopg.Error as exc:
+                _log.warning("lifecycle listener cannot connect: %s", exc)
+                self._dirty.set()
+                self._stop.wait(self._reconnect)
+                continue
+            try:
+                conn.execute(f"LISTEN {CHANNEL}")
+                self._apply(on_change)  # what changed while nobody listened
+                while not self._stop.is_set():
+                    got = False
+                    for _ in conn.notifies(timeout=0.25):
+                        got = True
+                        break
+                    if got:
+                        self._apply(on_change)
+            except psycopg.Error as exc:
+                _log.warning("lifecycle listener lost its connection: %s", exc)
+                self._dirty.set()
+                self._stop.wait(self._reconnect)
+            finally:
+                conn.close()
+
+    def _apply(self, on_change: Callable[[], None]) -> None:
+        try:
+            on_change()
+        except Exception as exc:  # the listener must outlive one failed poll
+            _log.warning("applying a lifecycle change failed: %r", exc)
+            self._dirty.set()  # the next call polls again
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def lifecycle_target(home_db: Path, policy: AdminPolicy, audit: str | None = None) -> str:
+    """Where a home's lifecycle state lives: the PostgreSQL database of its audit log, if any.
+
+    The audit store is chosen as :class:`~corral.runtime.host.Host` chooses it
+    (explicit, ``$CORRAL_AUDIT_URL``, ``audit:`` in policy.yaml); only a
+    PostgreSQL one is shared, so anything else keeps lifecycle in ``corral.db``.
+    """
+    target = audit_target(audit, policy_value=policy_audit(policy), default=home_db)
+    return target if target.startswith(_PG) else str(home_db)
+
+
+def open_lifecycle(target: str | os.PathLike[str]) -> LifecycleStore:
+    """A lifecycle store on a ``postgresql://`` URL or a SQLite path."""
+    text = os.fspath(target)
+    if text.startswith(_PG):
+        return PostgresLifecycleStore(text)
+    return SqliteLifecycleStore(text)
+
+
+def _approval(row: Sequence[Any] | None) -> Approval | None:
     if row is None:
         return None
-    return Approval(row[0], row[1], frozenset(json.loads(row[2])), row[3])
+    return Approval(row[0], row[1], frozenset(json.loads(row[2])), float(row[3]))

@@ -109,6 +109,7 @@ class VulnCycle:
         *,
         record: Recorder,
         set_state: StateSetter,
+        lifecycle: LifecycleStore,
         keyring: Path | None = None,
         clock: Callable[[], float] = time.time,
         host_id: str = "",
@@ -123,7 +124,7 @@ class VulnCycle:
         self.host_id = host_id
         self.by = by
         self.cycle = CycleStore(home.db)
-        self.lifecycle = LifecycleStore(home.db)
+        self.lifecycle = lifecycle
         self.reviews = ReviewStore(home.db, clock=clock)
         self.vulns = VulnStore(home.db, host_id=host_id, clock=clock)
         self.trust = TrustState(home.db)
