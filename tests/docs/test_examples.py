@@ -11,7 +11,8 @@ The convention, by a fenced block's info string:
   skipped, so long output can be shortened). A command must exit 0 unless an
   ``[exit N]`` line in its output says otherwise.
 - anything else (``py`` for fragments, ``yaml``, ``sh``, ``text``, ...) is
-  shown, not run.
+  shown, not run; but a block whose first line is ``# examples/PATH...`` is
+  that file of the repository, and must match it byte for byte.
 
 Each page gets one workspace, shared by its blocks in order (a console block
 can scaffold a plugin that a later python block loads): a temporary directory
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```\s*$", re.M | re.S)
 RUNNABLE = ("python", "console")
+COPY = re.compile(r"# (examples/[\w./-]+)")
 TIMEOUT = 60
 
 
@@ -54,7 +56,7 @@ def blocks(page: Path) -> list[Block]:
     found = []
     for match in FENCE.finditer(text):
         kind = match["info"].strip().split(" ")[0]
-        if kind in RUNNABLE:
+        if kind in RUNNABLE or COPY.match(match["body"]):
             line = text.count("\n", 0, match.start()) + 1
             body = "\n".join(
                 row[len(match["indent"]) :] for row in match["body"].splitlines()
@@ -142,7 +144,15 @@ def test_the_examples_on_the_page_run(page, tmp_path):
     shutil.copytree(ROOT / "examples", workspace / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     os.chmod(tmp_path, 0o755)  # a pen's unprivileged uid must reach the plugins copied here
     for block in blocks(page):
-        (run_python if block.kind == "python" else run_console)(block, workspace)
+        copy = COPY.match(block.body)
+        if copy and block.kind not in RUNNABLE:
+            assert (ROOT / copy[1].rstrip(":")).read_text() == block.body + "\n", (
+                f"{block} is no longer a copy of {copy[1]}"
+            )
+        elif block.kind == "python":
+            run_python(block, workspace)
+        else:
+            run_console(block, workspace)
 
 
 def test_the_convention_reads_sessions_as_documented():
