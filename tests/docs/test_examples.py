@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,24 +136,44 @@ def run_console(block: Block, workspace: Path) -> None:
             assert want in flat, f"{block}: `{command.line}` did not print {want!r}:\n{printed}"
 
 
+def run_page(page: Path, root: Path) -> str:
+    """Run every example of ``page`` in a fresh workspace under ``root``; '' or the failure."""
+    workspace = root / page.relative_to(DOCS).as_posix().replace("/", "_")
+    (workspace / "home").mkdir(parents=True)
+    shutil.copytree(
+        ROOT / "examples", workspace / "examples", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    try:
+        for block in blocks(page):
+            copy = COPY.match(block.body)
+            if copy and block.kind not in RUNNABLE:
+                assert (ROOT / copy[1]).read_text() == block.body + "\n", (
+                    f"{block} is no longer a copy of {copy[1]}"
+                )
+            elif block.kind == "python":
+                run_python(block, workspace)
+            else:
+                run_console(block, workspace)
+    except AssertionError as exc:
+        return str(exc)
+    return ""
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Every page run at once: most of the time is the CLI's start-up, which overlaps well."""
+    root = tmp_path_factory.mktemp("docs")
+    os.chmod(root, 0o755)  # a pen's unprivileged uid must reach the plugins copied here
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {page: pool.submit(run_page, page, root) for page in PAGES}
+        return {page: future.result() for page, future in futures.items()}
+
+
 @pytest.mark.pen
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
-def test_the_examples_on_the_page_run(page, tmp_path):
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    (workspace / "home").mkdir()
-    shutil.copytree(ROOT / "examples", workspace / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    os.chmod(tmp_path, 0o755)  # a pen's unprivileged uid must reach the plugins copied here
-    for block in blocks(page):
-        copy = COPY.match(block.body)
-        if copy and block.kind not in RUNNABLE:
-            assert (ROOT / copy[1].rstrip(":")).read_text() == block.body + "\n", (
-                f"{block} is no longer a copy of {copy[1]}"
-            )
-        elif block.kind == "python":
-            run_python(block, workspace)
-        else:
-            run_console(block, workspace)
+def test_the_examples_on_the_page_run(page, outcomes):
+    failure = outcomes[page]
+    assert not failure, failure
 
 
 def test_the_convention_reads_sessions_as_documented():
