@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint sabotage bench clean postgres
+.PHONY: demo test lint sabotage bench clean postgres docs
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,postgres,container]'
+	$(BIN)/pip install -q -e '.[dev,postgres,container,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -28,8 +28,13 @@ postgres:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
-test: lint postgres
+test: lint postgres docs
 	$(BIN)/pytest
+
+# The documentation site (mkdocs.yml, docs/) into site/; any warning fails the build.
+# Its code examples are run by tests/docs/test_examples.py.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --json benchmarks/results.json
@@ -38,4 +43,4 @@ sabotage: $(STAMP)
 	$(BIN)/python scripts/sabotage.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -12,13 +12,16 @@ from corral.audit import MemorySink
 from corral.compat import (
     SecurityContext,
     audit_log,
+    check_permission,
     rate_limit,
     require_permission,
     require_permissions,
+    secure_http_request,
     security_monitor,
     set_audit_sink,
     validate_network_access,
 )
+from tests._net import Web
 
 
 @pytest.fixture
@@ -186,3 +189,56 @@ def test_forging_the_decorators_grant_opens_nothing_the_kernel_guards(extension,
     with pytest.raises(corral.PermissionDenied) as info:
         extension.call("forge_grant_then_read", str(outside / "secret.txt"))
     assert "TOPSECRET" not in str(info.value)
+
+
+# --- check_permission and secure_http_request: real loopback servers ----------------
+
+
+@pytest.fixture
+def webs():
+    granted, other = Web("127.0.0.1"), Web("127.0.0.1")
+    yield granted, other
+    granted.close()
+    other.close()
+
+
+def test_secure_http_request_reaches_a_granted_host_and_refuses_another(records, webs):
+    granted, other = webs
+    with SecurityContext("ops", [f"network:connect=127.0.0.1:{granted.port}"]):
+        assert check_permission("network:external")  # a named host outside: level restricted
+        response = asyncio.run(secure_http_request(f"http://127.0.0.1:{granted.port}/ok"))
+        with pytest.raises(corral.PermissionDenied) as info:
+            asyncio.run(secure_http_request(f"http://127.0.0.1:{other.port}/no"))
+    assert (response.status, response.text) == (200, "hello /ok")
+    assert info.value.permission == f"network:connect=127.0.0.1:{other.port}"
+    assert other.connections == 0  # refused before any connection was made
+    decisions = [(e.decision, e.details["target"]) for e in records.query(kind="plugin.action")]
+    assert decisions == [
+        ("allow", f"127.0.0.1:{granted.port}"),
+        ("deny", f"127.0.0.1:{other.port}"),
+    ]
+
+
+def test_secure_http_request_outside_any_grant_is_refused(records, webs):
+    granted, _ = webs
+    with pytest.raises(corral.PermissionDenied, match="no grant in force"):
+        asyncio.run(secure_http_request(f"http://127.0.0.1:{granted.port}/"))
+    assert granted.connections == 0
+    with SecurityContext("ops", ["data:read"]):
+        assert not check_permission("network:external")
+
+
+@pen
+def test_in_a_pen_secure_http_request_goes_through_the_proxy(host, plugin_copy, webs, audit):
+    granted, other = webs
+    fetcher = host.load(plugin_copy("fixtures/kari_http", {"PORTA": str(granted.port)}))
+    assert fetcher.call("external") is True  # network level restricted: some host outside
+    assert fetcher.call("fetch", f"http://127.0.0.1:{granted.port}/in-pen") == [200, "hello /in-pen"]
+    assert [r[0] for r in granted.requests] == ["GET /in-pen HTTP/1.1"]  # via the proxy
+    with pytest.raises(corral.PermissionDenied) as info:
+        fetcher.call("fetch", f"http://127.0.0.1:{other.port}/no")
+    assert info.value.permission == f"network:connect=127.0.0.1:{other.port}"
+    assert other.connections == 0
+    [refused] = [e for e in audit.query(plugin="kari-http", kind="plugin.action")
+                 if e.decision == "deny"]
+    assert refused.source == "worker" and refused.details["action"] == "network.request"

@@ -15,6 +15,7 @@ from corral.compat.seed002 import (
     ResourceMonitor,
     SandboxFactory,
     UnsafeInProcessWarning,
+    create_sandboxed_executor,
 )
 from tests.plugins.fixtures.praxis_plugin import tasks
 
@@ -105,3 +106,39 @@ def test_unsafe_in_process_warns_is_audited_and_checks_open(host, outside, tmp_p
     assert unsafe.details["unsafe_in_process"] is True
     decisions = [(log.action.split()[0], log.allowed) for log in sandbox.get_audit_logs()]
     assert ("file.write", True) in decisions and ("file.read", False) in decisions
+
+
+def test_create_sandboxed_executor_runs_each_execution_in_a_pen(host, outside):
+    """The seed's executor: the plugin runs confined to the capabilities of the call."""
+    seen = []
+    executor = create_sandboxed_executor(audit_callback=seen.append, host=host)
+    executor.register_plugin("my-plugin", tasks.execute, [PluginCapability("filesystem.read")])
+
+    async def main():
+        ran = await executor.execute_plugin_sandboxed("my-plugin", params={"input": "data"})
+        with pytest.raises(corral.PermissionDenied):
+            await executor.execute_plugin_sandboxed(
+                "my-plugin", {"action": "read", "path": str(outside / "secret.txt")}
+            )
+        with pytest.raises(corral.PermissionDenied):
+            await executor.execute_plugin_sandboxed(
+                "writer",
+                {"action": "write", "path": str(outside / "pwned"), "text": "x"},
+                capabilities=[PluginCapability("filesystem.write", {"path": "$WORK/**"})],
+                function=tasks.execute,
+            )
+        return ran
+
+    ran = asyncio.run(main())
+    assert ran["input"] == "data" and ran["pid"] != os.getpid()
+    assert not (outside / "pwned").exists()  # judged from outside the pen
+    assert host.plugins() == []  # every pen ended with its execution
+    denied = [log for log in executor.get_audit_logs("my-plugin") if not log.allowed]
+    assert denied and str(outside / "secret.txt") in denied[0].action
+    assert any(not log.allowed and log.plugin == "writer" for log in seen)
+
+
+def test_an_unknown_plugin_is_a_clear_error(host):
+    executor = create_sandboxed_executor(host=host)
+    with pytest.raises(corral.HostError, match="register_plugin"):
+        asyncio.run(executor.execute_plugin_sandboxed("nobody", {}))

@@ -10,6 +10,7 @@ import pytest
 
 import corral
 from corral.compat.seed003 import (
+    FileSizeError,
     PermissionDeniedError,
     PermissionManager,
     PluginLoader,
@@ -139,3 +140,18 @@ def test_a_denied_operation_raises_and_unloads_the_plugin(sandbox, outside):
     assert "TOPSECRET" not in str(info.value)
     assert loader.get_plugin("malicious-plugin") is None and handle.state == "unloaded"
     assert not sandbox.check_permissions("malicious-plugin", PluginPermission.FILE_WRITE)
+
+
+@pen
+def test_a_file_past_the_size_limit_raises_file_size_error_and_stops_at_the_limit(sandbox, host):
+    """The seed's FileSizeError: the pen's RLIMIT_FSIZE stops the write, the loader names it."""
+    loader = PluginLoader(sandbox)
+    handle = loader.load_plugin(metadata(FIXTURES / "malicious_plugin", "attacks"))
+    assert handle.grant.limits.file_size_mb == 1
+    with pytest.raises(FileSizeError) as info:
+        loader.call("malicious-plugin", "huge_file", 4)
+    assert isinstance(info.value, corral.ResourceLimitExceeded)
+    assert (info.value.limit, info.value.value) == ("file_size_mb", 1)
+    huge = host.home.work / "malicious-plugin" / "huge.bin"
+    assert huge.stat().st_size <= 1024 * 1024  # judged from outside: the file stopped at 1 MB
+    assert loader.get_plugin("malicious-plugin") is None  # a breach unloads, as the seed says

@@ -97,3 +97,68 @@ def test_the_policy_as_an_admin_policy_clamps_every_tier():
     admin = seed_policy().admin_policy()
     assert admin.blocked_commands == ("kill", "rm", "sudo")
     assert all(spec.limits.memory_mb == 256 for spec in admin.tiers.values())
+
+
+def test_network_policy_levels_and_host_lists_in_the_checks():
+    async def verdicts(**changes):
+        manager = SandboxManager(seed_policy(**changes))
+        sandbox_id = await manager.create_sandbox()
+        return [
+            await manager.validate_network_access(sandbox_id, "127.0.0.1", 8080),
+            await manager.validate_network_access(sandbox_id, "api.example.com", 443),
+            await manager.validate_network_access(sandbox_id, "evil.example.com", 443),
+        ]
+
+    assert asyncio.run(verdicts()) == [False, False, False]  # NONE
+    assert asyncio.run(verdicts(network_policy=NetworkPolicy.INTERNAL)) == [True, False, False]
+    restricted = {"network_policy": NetworkPolicy.RESTRICTED, "blocked_hosts": {"evil.example.com"}}
+    assert asyncio.run(verdicts(**restricted)) == [True, True, False]
+    only = {**restricted, "allowed_hosts": {"api.example.com"}}
+    assert asyncio.run(verdicts(**only)) == [False, True, False]
+    assert asyncio.run(verdicts(network_policy=NetworkPolicy.FULL)) == [True, True, True]
+
+
+def test_the_policy_caps_network_level_and_connections_for_every_tier():
+    admin = seed_policy(
+        network_policy=NetworkPolicy.INTERNAL,
+        resource_limits=ResourceLimits(max_connections=4),
+        blocked_hosts={"evil.example.com"},
+    ).admin_policy()
+    assert {spec.network for spec in admin.tiers.values()} == {"internal"}
+    assert {spec.limits.max_connections for spec in admin.tiers.values()} == {4}
+    assert [str(p) for p in admin.deny] == ["network:connect=evil.example.com:*"]
+
+
+@pytest.fixture
+def web():
+    from tests._net import Web
+
+    server = Web("127.0.0.1")
+    yield server
+    server.close()
+
+
+@pytest.mark.pen
+@pytest.mark.parametrize(
+    ("changes", "reached"),
+    [
+        ({"network_policy": NetworkPolicy.RESTRICTED}, True),
+        ({"network_policy": NetworkPolicy.NONE}, False),
+        ({"network_policy": NetworkPolicy.RESTRICTED, "blocked_hosts": {"127.0.0.1"}}, False),
+    ],
+    ids=["restricted", "none", "blocked host"],
+)
+def test_the_pen_obeys_the_network_policy(home, audit, plugin_copy, web, changes, reached):
+    """A plugin granted 127.0.0.1:PORT reaches it only when the seed's policy lets it."""
+    policy = seed_policy(**changes)
+    plugin_dir = plugin_copy("fixtures/kari_http", {"PORTA": str(web.port)})
+    url = f"http://127.0.0.1:{web.port}/x"
+    with corral.Host(home=home, audit=audit, policy=policy.admin_policy()) as host:
+        manager = SandboxManager(policy, host=host)
+        plugin = manager.plugin(asyncio.run(manager.create_sandbox(plugin_dir)))
+        if reached:
+            assert plugin.call("fetch_unchecked", url) == [200, "hello /x"]
+        else:
+            with pytest.raises(corral.PluginError):
+                plugin.call("fetch_unchecked", url)
+    assert web.connections == (1 if reached else 0)  # judged at the server, outside the pen

@@ -14,6 +14,9 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "SecurityContext": "seed000",
+    "HttpResponse": "seed000",
+    "check_permission": "seed000",
+    "secure_http_request": "seed000",
     "audit_log": "seed000",
     "rate_limit": "seed000",
     "require_permission": "seed000",
@@ -33,7 +36,10 @@ _EXPORTS: dict[str, str] = {
     "AuditLog": "seed002",
     "PluginCapability": "seed002",
     "SandboxFactory": "seed002",
+    "SandboxedPluginExecutor": "seed002",
+    "create_sandboxed_executor": "seed002",
     "UnsafeInProcessWarning": "seed002",
+    "FileSizeError": "seed003",
     "PermissionDeniedError": "seed003",
     "PermissionManager": "seed003",
     "PluginLoader": "seed003",

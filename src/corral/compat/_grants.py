@@ -84,6 +84,8 @@ def grant_of(name: str, permissions: Iterable[str], tier: str = "community") -> 
             network = level if network in ("none", "internal") else network
             continue
         held.extend(Permission.parse(p) for p in canonical(text))
+    if network == "none" and any(p.domain == "network" and p.scope for p in held):
+        network = "restricted"  # as in a manifest: named hosts mean the restricted level
     return Grant(plugin=name, tier=tier, permissions=tuple(held), network=network)
 
 

@@ -18,6 +18,7 @@ the sink set with :func:`set_audit_sink` (a ``MemorySink`` until one is set).
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import inspect
@@ -26,7 +27,10 @@ import os
 import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -279,6 +283,87 @@ def validate_network_access(fn: F) -> F:
         _record("network.validate", "allow", target=target)
 
     return _wrap(fn, before)
+
+
+def check_permission(permission: str) -> bool:
+    """The seed's ``self.check_permission('network:external')``: held by every grant in force?
+
+    ``network:external`` is held at network level ``restricted`` or ``full``
+    (a plugin that may reach some host outside its pen); any other spelling
+    means what it means in a plugin.yaml.
+    """
+    return has_permission(permission)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What :func:`secure_http_request` returns: status, headers and the body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def secure_http_request(
+    url: str,
+    method: str = "GET",
+    *,
+    data: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    max_bytes: int = 10 * 1024 * 1024,
+) -> HttpResponse:
+    """The seed's ``await self.secure_http_request(url)``: an HTTP request the grant allows.
+
+    The URL's ``host:port`` is checked against ``network:connect`` in every
+    grant in force and the decision recorded ("network.request"); a refusal
+    raises ``PermissionDenied`` naming ``network:connect=host:port`` before
+    any connection is made. Inside a pen the request then goes out through
+    corral's filtering proxy, which judges it again: this check is the clear
+    error, the pen's network namespace and the proxy are the barrier. Bodies
+    larger than ``max_bytes`` are refused rather than read.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"secure_http_request needs an http(s) URL, not {url!r}")
+    target = f"{parts.hostname}:{parts.port or _PORTS[parts.scheme]}"
+    need = Required(f"network:connect={target}", (Request("network", "connect", target),))
+    grants = _in_force()
+    if not grants:
+        check(need.text)
+    for holder, grant in grants:
+        decision = need.decide(grant)
+        if not decision.allowed:
+            _record("network.request", "deny", url=url, target=target, reason=decision.reason)
+            raise denied(holder, need, decision)
+    _record("network.request", "allow", url=url, target=target, method=method)
+    body = data.encode() if isinstance(data, str) else data
+    request = urllib.request.Request(  # noqa: S310 (http(s) checked above)
+        url, data=body, headers=dict(headers or {}), method=method
+    )
+    return await asyncio.to_thread(_fetch, request, timeout, max_bytes)
+
+
+def _fetch(request: urllib.request.Request, timeout: float, cap: int) -> HttpResponse:
+    url = request.full_url
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
+    except urllib.error.HTTPError as exc:
+        response = exc  # a 4xx/5xx answer is still an answer
+    with response:
+        payload = response.read(cap + 1)
+        if len(payload) > cap:
+            raise corral.ResourceLimitExceeded(
+                f"{url}: response larger than {cap} bytes", limit="max_bytes", value=cap
+            )
+        return HttpResponse(response.status, dict(response.headers.items()), payload)
 
 
 class SecurityContext:

@@ -306,3 +306,76 @@ class SandboxFactory:
             host=self._host,
             audit_callback=self.audit_callback,
         )
+
+
+class SandboxedPluginExecutor:
+    """The seed's ``execute_plugin_sandboxed``: each execution in a fresh pen of its own.
+
+    The seed looked a plugin up by name and ran it under its declared
+    capabilities. Here a plugin is a module-level function registered under a
+    name (``register_plugin``) or passed as ``function=``; it is called as
+    ``function(params)`` inside a pen granted exactly ``capabilities`` (the
+    call's, else the registered ones), and the pen is removed afterwards.
+    """
+
+    def __init__(self, factory: SandboxFactory) -> None:
+        self.factory = factory
+        self._own_host = factory._host is None
+        self._plugins: dict[str, tuple[Callable[..., Any], list[PluginCapability | str]]] = {}
+        self.last_sandbox: dict[str, PluginSandbox] = {}
+
+    def register_plugin(
+        self,
+        plugin_name: str,
+        function: Callable[..., Any],
+        capabilities: Iterable[PluginCapability | str] = (),
+    ) -> None:
+        """Name ``function`` (module-level, in the plugin's own package) as ``plugin_name``."""
+        self._plugins[plugin_name] = (function, list(capabilities))
+
+    async def execute_plugin_sandboxed(
+        self,
+        plugin_name: str,
+        params: dict[str, Any] | None = None,
+        capabilities: Iterable[PluginCapability | str] | None = None,
+        *,
+        function: Callable[..., Any] | None = None,
+    ) -> Any:
+        """``function(params)`` in a pen granted ``capabilities``; the pen ends with the call."""
+        registered = self._plugins.get(plugin_name)
+        if function is None and registered is None:
+            raise corral.HostError(
+                f"no plugin {plugin_name!r}: register_plugin() it or pass function="
+            )
+        fn = function if function is not None else registered[0]  # type: ignore[index]
+        caps = list(capabilities) if capabilities is not None else (
+            registered[1] if registered is not None else []
+        )
+        if self.factory._host is None:
+            self.factory._host = corral.Host()  # one host for every execution, closed by close()
+        sandbox = self.factory.create_sandbox(plugin_name, caps)
+        self.last_sandbox[plugin_name] = sandbox
+        async with sandbox.enforce_async() as pen:
+            return await pen.call(fn, dict(params or {}))
+
+    def get_audit_logs(self, plugin_name: str) -> list[AuditLog]:
+        """The audit logs of ``plugin_name``'s last execution (empty before the first)."""
+        sandbox = self.last_sandbox.get(plugin_name)
+        return sandbox.get_audit_logs() if sandbox is not None else []
+
+    def close(self) -> None:
+        """Close the host this executor started (one passed to it stays the caller's)."""
+        if self._own_host and self.factory._host is not None:
+            self.factory._host.close()
+            self.factory._host = None
+
+
+def create_sandboxed_executor(
+    default_resource_limits: dict[str, float] | None = None,
+    audit_callback: AuditCallback | None = None,
+    *,
+    host: corral.Host | None = None,
+) -> SandboxedPluginExecutor:
+    """The seed's entry point: an executor over a ``SandboxFactory`` with these defaults."""
+    factory = SandboxFactory(default_resource_limits, audit_callback, host=host)
+    return SandboxedPluginExecutor(factory)

@@ -31,6 +31,7 @@ import structlog
 
 import corral
 from corral.compat._grants import canonical
+from corral.errors import ResourceLimitExceeded
 from corral.manifest import find_manifest, load_manifest
 from corral.policy import Permission
 from corral.runtime.deadline import DeadlineExceeded, DeadlineRunner
@@ -42,6 +43,33 @@ PermissionDeniedError = corral.PermissionDenied
 PluginTimeoutError = corral.PluginTimeout
 """The seed's name for a timeout: corral's own ``PluginTimeout``."""
 PluginValidationError = corral.PluginValidationError
+
+_EFBIG = "[Errno 27]"
+"""How a plugin's ``OSError(EFBIG)`` reads once it crossed the pen's wall as ``PluginFailed``."""
+
+
+class FileSizeError(ResourceLimitExceeded):
+    """A plugin wrote a file past its ``file_size_mb`` limit (seed 003: 100 MB by default).
+
+    The kernel enforced it (``RLIMIT_FSIZE`` in the pen: the write failed with
+    EFBIG and the file stopped at the limit); this names the breach the way the
+    seed does, and is a ``ResourceLimitExceeded`` so corral's handlers catch it.
+    """
+
+    def __init__(self, message: str, *, value: float | int = 0) -> None:
+        super().__init__(message, limit="file_size_mb", value=value)
+
+
+def file_size_error(handle: corral.PluginHandle, exc: BaseException) -> FileSizeError | None:
+    """``exc`` as a ``FileSizeError`` when it is the pen's file-size limit refusing a write."""
+    if not isinstance(exc, corral.PluginFailed) or _EFBIG not in str(exc):
+        return None
+    limit = handle.grant.limits.file_size_mb
+    return FileSizeError(
+        f"plugin {handle.name!r} wrote a file past its limit of {limit} MB "
+        "(raise limits.file_size_mb in plugin.yaml, within the tier's ceiling)",
+        value=limit,
+    )
 
 _ENTRY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?")
 _SUSPICIOUS_CALLS = {
@@ -314,6 +342,7 @@ class PluginLoader:
     """Validates, then loads into a pen; unloads a plugin whose call was a violation."""
 
     VIOLATIONS = (corral.PermissionDenied, corral.ResourceLimitExceeded, corral.PluginTimeout)
+    """Errors that unload the plugin; a write past ``file_size_mb`` is one, as ``FileSizeError``."""
 
     def __init__(self, sandbox: PluginSandbox | None = None) -> None:
         self._sandbox = sandbox or PluginSandbox()
@@ -345,7 +374,13 @@ class PluginLoader:
         if handle is None:
             raise KeyError(f"plugin {name!r} is not loaded")
         try:
-            return handle.call(callable_name, *args, **kwargs)
+            try:
+                return handle.call(callable_name, *args, **kwargs)
+            except corral.PluginFailed as exc:
+                too_big = file_size_error(handle, exc)
+                if too_big is None:
+                    raise
+                raise too_big from exc
         except self.VIOLATIONS as exc:
             log.warning("plugin_violation_unloaded", plugin=name, error=type(exc).__name__)
             self.unload_plugin(name)

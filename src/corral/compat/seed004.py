@@ -32,7 +32,7 @@ from typing import Any
 import corral
 from corral.policy import AdminPolicy, Grant, Permission
 from corral.policy.decision import Request
-from corral.policy.tiers import TIER_ORDER
+from corral.policy.tiers import DEFAULT_TIERS, TIER_ORDER, network_at_most
 
 
 class NetworkPolicy(enum.StrEnum):
@@ -66,6 +66,7 @@ class ResourceLimits:
             "cpu_percent": math.ceil(self.cpu_percent),
             "processes": self.max_processes,
             "open_files": self.max_open_files,
+            "max_connections": self.max_connections,
         }
 
 
@@ -79,18 +80,44 @@ class SecurityPolicy:
     blocked_file_patterns: frozenset[str] | set[str] = frozenset()
     enable_monitoring: bool = True
     violation_threshold: int = 3
+    allowed_hosts: frozenset[str] | set[str] = frozenset()
+    blocked_hosts: frozenset[str] | set[str] = frozenset()
 
     def admin_policy(self) -> AdminPolicy:
-        """The rules as corral's admin policy: every tier's ceiling held to these limits."""
-        ceiling = {"limits": self.resource_limits.as_limits()}
+        """The rules as corral's admin policy: every tier's ceiling held to these limits.
+
+        ``network_policy`` becomes every tier's widest network level and each
+        blocked host a policy-wide ``deny: network:connect=HOST:*``, so the
+        host's grant drops it and the proxy refuses it whatever the plugin
+        asks for. ``allowed_hosts`` has no policy form: a restricted pen
+        already reaches only the hosts its own grant names, and
+        ``validate_network_access`` holds them to this list.
+        """
+        limits = self.resource_limits.as_limits()
         return AdminPolicy.from_dict(
             {
                 "blocked_commands": sorted(self.blocked_commands),
                 "allowed_extensions": sorted(self.allowed_file_extensions),
                 "blocked_paths": sorted(self.blocked_file_patterns),
-                "tiers": {tier: ceiling for tier in TIER_ORDER},
+                "deny": [f"network:connect={_host_only(h)}:*" for h in sorted(self.blocked_hosts)],
+                "tiers": {
+                    tier: {
+                        "limits": limits,
+                        "network": network_at_most(
+                            DEFAULT_TIERS[tier].network, str(self.network_policy)
+                        ),
+                    }
+                    for tier in TIER_ORDER
+                },
             }
         )
+
+
+def _host_only(host: str) -> str:
+    """``host`` without a port: the seed lists hosts, corral scopes are ``host:port``."""
+    if host.startswith("["):
+        return host.split("]", maxsplit=1)[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 @dataclass
@@ -175,6 +202,32 @@ class SandboxManager:
         return True
 
     validate_file_access = validate_file_operation
+
+    async def validate_network_access(self, sandbox_id: str, host: str, port: int = 443) -> bool:
+        """Whether a connection to ``host:port`` is allowed here.
+
+        The policy's level first (``NONE`` refuses all; ``INTERNAL`` only the
+        pen's own loopback), then ``blocked_hosts``, then ``allowed_hosts``
+        when the list is not empty, then the plugin's grant. What the pen
+        enforces is the grant under this policy (see ``admin_policy``).
+        """
+        sandbox = self._get(sandbox_id)
+        policy = self.security_policy
+        level = str(policy.network_policy)
+        local = host in ("localhost", "127.0.0.1", "::1")
+        kind = SecurityViolationType.NETWORK_VIOLATION
+        if level == "none" or (level == "internal" and not local):
+            return self._refuse(sandbox, kind, f"network policy {level} refuses {host}:{port}")
+        if host in policy.blocked_hosts:
+            return self._refuse(sandbox, kind, f"{host} is a blocked host")
+        if policy.allowed_hosts and host not in policy.allowed_hosts:
+            return self._refuse(sandbox, kind, f"{host} is not in the allowed hosts")
+        if level == "internal" or sandbox.handle is None:
+            return True
+        decision = self._grant(sandbox).check(Request("network", "connect", f"{host}:{port}"))
+        if not decision.allowed:
+            return self._refuse(sandbox, kind, decision.reason)
+        return True
 
     async def get_security_report(self, sandbox_id: str) -> dict[str, Any]:
         """Policy, violations, whether the sandbox was terminated, and its plugin's usage."""
