@@ -95,6 +95,7 @@ class Dashboard:
         self.audit_url = audit
         self.store = open_home_store(root, audit)
         self.vulns = VulnStore(self.admin.home.db)
+        self.page_size = PAGE
 
     def close(self) -> None:
         self.store.close()
@@ -163,7 +164,8 @@ class Dashboard:
                 row.version = grant.version or str(grant.details.get("version", ""))
                 row.tier = str(grant.details.get("tier", ""))
             row.signature = _signature(
-                self.latest(name, "signature.verified"), self.latest(name, "signature.failed")
+                self.latest(name, "signature.verified") or self.latest(name, "plugin.loaded"),
+                self.latest(name, "signature.failed"),
             )
             findings = self.findings(name, row.version)
             row.vetting = f"{len(findings)} finding(s)" if grant is not None else "not recorded"
@@ -202,7 +204,7 @@ class Dashboard:
         approval = self.admin.store.approval(name)
         findings = self.findings(name, version)
         reports = self.open_reports(name, version)
-        signer = verified or failed
+        signer = verified or failed or loaded
         return {
             "name": name,
             "state": self.run_state(name),
@@ -228,7 +230,7 @@ class Dashboard:
             "reports": reports,
             "score": score(findings, reports),
             "signer": signer.details if signer else {},
-            "signature": _signature(verified, failed),
+            "signature": _signature(verified or loaded, failed),
             "errors": self.store.page(plugin=name, kind="call.failed", limit=20),
         }
 
@@ -252,9 +254,10 @@ class Dashboard:
         return text, data if isinstance(data, dict) else {}
 
     def audit_page(
-        self, filters: AuditFilter, before: tuple[float, str] | None = None, limit: int = PAGE
+        self, filters: AuditFilter, before: tuple[float, str] | None = None, limit: int = 0
     ) -> tuple[list[AuditEvent], tuple[float, str] | None]:
         """One page, newest first, and the cursor of the next (None at the end)."""
+        limit = limit or self.page_size
         events = self.store.page(**filters.query(), before=before, limit=limit + 1)
         more = len(events) > limit
         events = events[:limit]
@@ -301,8 +304,9 @@ class Dashboard:
 
 
 def _signature(verified: AuditEvent | None, failed: AuditEvent | None) -> str:
+    """From ``signature.verified`` (or ``plugin.loaded``, which carries the same details)."""
     if failed is not None and (verified is None or failed.time > verified.time):
-        return "FAILED"
+        return "FAILED: " + str(failed.details.get("error") or failed.details.get("reason", ""))
     if verified is None:
         return "not recorded"
     details = verified.details
