@@ -9,8 +9,6 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
 from corral.audit import open_store
 from corral.dashboard import Accounts
 
