@@ -7,6 +7,7 @@ and the audit log are read back and found unchanged.
 from __future__ import annotations
 
 import json
+import time
 import re
 
 import pytest
@@ -161,3 +162,50 @@ def test_a_wide_bind_needs_the_explicit_flag(host):
     check_bind(host, bind_any=True)
     check_bind("127.0.0.1", bind_any=False)
     check_bind("::1", bind_any=False)
+
+
+@pytest.fixture
+def upgrade(home, ran):
+    """good-notes 2.0.0 asks for a permission 1.0.0 was never given (as a host records it)."""
+    store = corral.HomeAdmin(home).store
+    approved = store.approval("good-notes").permissions
+    store.ask("good-notes", "2.0.0", approved | {"env:read=LANG"}, now=time.time())
+    return "env:read=LANG"
+
+
+def test_the_approvals_page_lists_new_permissions_and_approve_records_who(client, home, upgrade):
+    page = client.get("/approvals")
+    assert upgrade in page.text
+    response = client.post(
+        "/plugins/good-notes/approve",
+        data={"csrf": csrf_of(page.text), "back": "/approvals"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    admin = corral.HomeAdmin(home)
+    assert admin.store.pending("good-notes") is None
+    assert upgrade in admin.store.approval("good-notes").permissions
+    approved = [e for e in admin.events("good-notes") if e.details.get("state") == "approved"]
+    assert approved[-1].details["admin"] == "alice"
+
+
+def test_refuse_is_recorded_with_the_admins_name(client, home, upgrade):
+    page = client.get("/approvals")
+    client.post("/plugins/good-notes/refuse", data={"csrf": csrf_of(page.text)})
+    admin = corral.HomeAdmin(home)
+    refused = [e for e in admin.events("good-notes") if e.details.get("state") == "refused"]
+    assert refused[-1].decision == "deny"
+    assert refused[-1].details["admin"] == "alice"
+    assert upgrade not in admin.store.approval("good-notes").permissions
+
+
+def test_an_action_cannot_redirect_off_the_site(client):
+    page = client.get("/plugins/good-notes")
+    for back in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        response = client.post(
+            "/plugins/good-notes/suspend",
+            data={"csrf": csrf_of(page.text), "back": back},
+            follow_redirects=False,
+        )
+        assert response.headers["location"].startswith("/?msg=")
+        client.post("/plugins/good-notes/resume", data={"csrf": csrf_of(page.text)})

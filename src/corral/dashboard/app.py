@@ -353,7 +353,7 @@ def create_app(
         except CorralError as exc:
             message = f"error: {str(exc).splitlines()[0]}"
         back = str(form.get("back") or f"/plugins/{name}")
-        if not back.startswith("/") or back.startswith("//"):
+        if not back.startswith("/") or back.startswith("//") or "\\" in back:
             back = "/"
         sep = "&" if "?" in back else "?"
         return RedirectResponse(f"{back}{sep}{urlencode({'msg': message})}", status_code=303)
