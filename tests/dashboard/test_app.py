@@ -7,8 +7,8 @@ and the audit log are read back and found unchanged.
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 
 import pytest
 
