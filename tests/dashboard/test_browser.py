@@ -15,7 +15,8 @@ import pytest
 import corral
 from tests.dashboard.conftest import READER_PASSWORD, browser_login, screenshot
 
-pytestmark = pytest.mark.slow
+# The first test may install chromium with apt-get (the session fixture): minutes, not seconds.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def handle(host, name):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from corral.audit import AuditSink, open_store
 from corral.errors import HostError
 from corral.runtime import HomeAdmin
 
@@ -21,9 +22,14 @@ VERBS = ("suspend", "resume", "disable", "enable")
 class ActingAdmin(HomeAdmin):
     """``HomeAdmin`` on behalf of one logged-in dashboard administrator."""
 
-    def __init__(self, home: str | os.PathLike[str], admin: str) -> None:
+    def __init__(self, home: str | os.PathLike[str], admin: str, audit: str | None = None) -> None:
         super().__init__(home)
         self.admin = admin
+        self.audit = audit
+
+    def _store(self) -> AuditSink:
+        """The store the dashboard reads (``--audit``), so its own actions show up there."""
+        return open_store(self.audit) if self.audit else super()._store()
 
     def record(self, kind: str, plugin: str, decision: str, /, **details: Any) -> None:
         details["by"] = "dashboard"
@@ -31,9 +37,11 @@ class ActingAdmin(HomeAdmin):
         super().record(kind, plugin, decision, **details)
 
 
-def act(home: str | os.PathLike[str], admin: str, plugin: str, verb: str) -> str:
+def act(
+    home: str | os.PathLike[str], admin: str, plugin: str, verb: str, audit: str | None = None
+) -> str:
     """Apply ``verb`` to ``plugin``; return what happened, in words, for the page."""
-    acting = ActingAdmin(home, admin)
+    acting = ActingAdmin(home, admin, audit)
     if verb in VERBS:
         state = acting.change(plugin, verb, reason=f"dashboard {verb} by {admin}")
         return f"{plugin} is now {state}"

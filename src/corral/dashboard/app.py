@@ -349,7 +349,7 @@ def create_app(
         if verb not in ACTIONS:
             return PlainTextResponse(f"unknown action {verb!r}", status_code=404)
         try:
-            message = await run_in_threadpool(act, dash.root, admin.name, name, verb)
+            message = await run_in_threadpool(act, dash.root, admin.name, name, verb, audit)
         except CorralError as exc:
             message = f"error: {str(exc).splitlines()[0]}"
         back = str(form.get("back") or f"/plugins/{name}")
