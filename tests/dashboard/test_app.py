@@ -13,7 +13,6 @@ import time
 import pytest
 
 import corral
-from corral.dashboard import check_bind
 from corral.dashboard.security import LoginThrottle
 from tests.dashboard.conftest import READER_PASSWORD, csrf_of, login, test_client
 
@@ -153,15 +152,6 @@ def test_chain_verification_names_the_first_bad_record(client, home):
     html = client.get("/audit/verify").text
     assert "BROKEN" in html
     assert "edited" in html
-
-
-@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::"])
-def test_a_wide_bind_needs_the_explicit_flag(host):
-    with pytest.raises(corral.HostError, match="--bind-any"):
-        check_bind(host, bind_any=False)
-    check_bind(host, bind_any=True)
-    check_bind("127.0.0.1", bind_any=False)
-    check_bind("::1", bind_any=False)
 
 
 @pytest.fixture
