@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,postgres,container,docs]'
+	$(BIN)/pip install -q -e '.[dev,postgres,container,docs,dashboard]'
 	touch $(STAMP)
 
 demo: $(STAMP)

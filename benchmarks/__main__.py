@@ -9,10 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks import container, context, host, pen
+from benchmarks import container, context, dashboard, host, pen
 from benchmarks.harness import Figure
 
-# name -> (measure, runs in a full run); --quick runs each with 3.
+# name -> (measure, runs in a full run); --quick runs each with 3 (and the dashboard
+# figures on 20,000 events instead of 1,000,000).
 SUITE: dict[str, tuple[Callable[[int], Figure], int]] = {
     "cold": (pen.cold_start, 30),
     "warm": (pen.warm_call, 20),
@@ -22,6 +23,8 @@ SUITE: dict[str, tuple[Callable[[int], Figure], int]] = {
     "vetting": (host.vetting, 5),
     "audit": (host.audit_append, 7),
     "verify": (host.verify_package, 9),
+    "dashboard-sqlite": (dashboard.sqlite_pages, 9),
+    "dashboard-postgres": (dashboard.postgres_pages, 9),
     "container-cold": (container.cold_start, 8),
     "container-warm": (container.warm_call, 10),
 }

@@ -23,13 +23,14 @@ from rich.table import Table
 from workorders.app import WorkOrderApp
 
 import corral
-from corral.audit import MemorySink
+from corral.audit import AuditSink
 from corral.manifest import load_manifest
 from corral.policy import default_policy, grant
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ROOT / "tests" / "plugins" / "good"
 BAD = ROOT / "tests" / "plugins" / "fixtures" / "malicious_plugin"
+DEMO_HOME = "/var/tmp/corral-demo-home"
 console = Console(width=150)
 
 
@@ -117,7 +118,7 @@ def bad_rows(host: corral.Host, outside: Path, port: int) -> list[tuple[str, str
     return rows
 
 
-def show(rows: list[tuple[str, str, str, str]], audit: MemorySink) -> None:
+def show(rows: list[tuple[str, str, str, str]], audit: AuditSink) -> None:
     table = Table(title="corral demo: every call ran in a kernel-confined pen")
     for column in ("plugin", "operation", "decision", "result / reason"):
         table.add_column(column, overflow="fold")
@@ -125,8 +126,9 @@ def show(rows: list[tuple[str, str, str, str]], audit: MemorySink) -> None:
         colour = {"allowed": "green", "limited": "yellow"}.get(decision, "red")
         table.add_row(plugin, label, f"[{colour}]{decision}[/{colour}]", reason)
     console.print(table)
-    denials = [e for e in audit.events if e.kind == "denied"]
-    console.print(f"audit: {len(audit.events)} events, {len(denials)} guard denials recorded")
+    events = audit.query()
+    denials = [e for e in events if e.kind == "denied"]
+    console.print(f"audit: {len(events)} events, {len(denials)} guard denials recorded")
 
 
 def with_listener(fn: Callable[[int], None]) -> None:
@@ -146,8 +148,8 @@ def with_listener(fn: Callable[[int], None]) -> None:
 
 def show_workorders(home: Path) -> None:
     """The work-order app: host functions behind permissions and a hook, across pens."""
-    audit = MemorySink()
-    with corral.Host(home=home, audit=audit) as host:
+    with corral.Host(home=home) as host:
+        audit = host.audit
         app = WorkOrderApp(host)
         for title in ("replace pump seal", "calibrate gauge", "inspect weld"):
             app.orders.add(title)
@@ -192,13 +194,12 @@ def main() -> None:
     outside.chmod(0o755)
     (outside / "secret.txt").write_text("TOPSECRET")
     (outside / "secret.txt").chmod(0o644)
-    audit = MemorySink()
-    home = Path(tempfile.mkdtemp(prefix="corral-demo-home-"))
+    home = demo_home()
     try:
-        with corral.Host(home=home, audit=audit) as host:
+        with corral.Host(home=home) as host:  # audit log: the home's corral.db
 
             def run(port: int) -> None:
-                show(good_rows(host) + bad_rows(host, outside, port), audit)
+                show(good_rows(host) + bad_rows(host, outside, port), host.audit)
 
             with_listener(run)
         if (outside / "pwned").exists():
@@ -208,7 +209,28 @@ def main() -> None:
         show_workorders(home)
     finally:
         shutil.rmtree(outside, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
+    console.print(
+        f"the demo's home (plugins, usage, violations, audit log) is kept in {home}; see it in "
+        f"the dashboard:\n  corral serve --home {home} --add-admin admin   # once\n"
+        f"  corral serve --home {home}                      # http://127.0.0.1:8765/"
+    )
+
+
+def demo_home() -> Path:
+    """A fresh home each run, kept afterwards so ``corral serve`` can show what happened.
+
+    Under /var/tmp and searchable (0711), like the tests' homes, so a pen's
+    unprivileged uid reaches its store and work directories.
+    """
+    home = Path(os.environ.get("CORRAL_DEMO_HOME", DEMO_HOME))
+    marker = home / ".corral-demo"
+    if home.exists() and any(home.iterdir()) and not marker.exists():
+        sys.exit(f"{home} exists and is not a demo home: set CORRAL_DEMO_HOME elsewhere")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    home.chmod(0o711)
+    marker.touch()
+    return home
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ SCHEMA = (
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (host_id, seq))",
     "CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time)",
     "CREATE INDEX IF NOT EXISTS audit_events_plugin ON audit_events (plugin, time)",
+    # Newest-first pages filtered by kind, with or without a plugin (the dashboard).
+    "CREATE INDEX IF NOT EXISTS audit_events_kind ON audit_events (kind, time)",
+    "CREATE INDEX IF NOT EXISTS audit_events_plugin_kind ON audit_events (plugin, kind, time)",
     "CREATE TABLE IF NOT EXISTS audit_heads ("
     " host_id TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_checkpoints ("
@@ -357,6 +360,44 @@ class SqlStore(ABC):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
+        return [_event(r) for r in self._read(sql, params)]
+
+    def page(
+        self,
+        *,
+        plugin: str | None = None,
+        kind: str | None = None,
+        decision: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[AuditEvent]:
+        """Newest first, at most ``limit``, strictly older than the ``before`` cursor.
+
+        The cursor is ``(time, id)`` of the last event of the previous page
+        (keyset paging): each page is one index range, however deep it is,
+        where an ``OFFSET`` would walk every row before it. ``until`` is
+        exclusive, like :meth:`query`'s.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("plugin", plugin), ("kind", kind), ("decision", decision)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("time >= ?")
+            params.append(to_epoch(since))
+        if until is not None:
+            where.append("time < ?")
+            params.append(to_epoch(until))
+        if before is not None:
+            where.append("time <= ? AND (time < ? OR id < ?)")
+            params.extend((float(before[0]), float(before[0]), str(before[1])))
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        params.append(max(1, int(limit)))
         return [_event(r) for r in self._read(sql, params)]
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

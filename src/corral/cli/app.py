@@ -70,6 +70,9 @@ def _register() -> None:
     from corral.cli.container_cmd import container_app
 
     app.add_typer(container_app, name="container")
+    from corral.cli.serve_cmd import serve
+
+    app.command("serve")(serve)
 
 
 _register()

@@ -43,12 +43,17 @@ UNINSTALLED = "uninstalled"
 class HomeAdmin:
     """Lifecycle changes, installs and security reports for the plugins of one home."""
 
-    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, home: str | os.PathLike[str] | None = None, *, audit: str | None = None
+    ) -> None:
         self.home = Home.at(home)
+        self.audit = audit
         self.policy: AdminPolicy = load_policy(
             self.home.policy if self.home.policy.exists() else None
         )
-        self.store: LifecycleStore = open_lifecycle(lifecycle_target(self.home.db, self.policy))
+        self.store: LifecycleStore = open_lifecycle(
+            lifecycle_target(self.home.db, self.policy, audit)
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -64,8 +69,10 @@ class HomeAdmin:
             store.close()
 
     def _store(self) -> AuditSink:
-        """The store this home's hosts record to: CORRAL_AUDIT_URL, policy.yaml, or corral.db."""
-        target = audit_target(None, policy_value=policy_audit(self.policy), default=self.home.db)
+        """Where this home's hosts record: explicit, CORRAL_AUDIT_URL, policy.yaml, corral.db."""
+        target = audit_target(
+            self.audit, policy_value=policy_audit(self.policy), default=self.home.db
+        )
         return open_store(target)
 
     def known(self) -> list[str]:
