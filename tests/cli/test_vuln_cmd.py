@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from corral import last_vuln_check
 from corral.audit import open_store
 from corral.cli.app import app
-from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.lifecycle import SqliteLifecycleStore as LifecycleStore
 from corral.trust import TrustState
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import corral
-from corral.runtime.lifecycle import LifecycleStore
+from corral.runtime.lifecycle import SqliteLifecycleStore as LifecycleStore
 from corral.runtime.vulncycle import last_check
 from corral.trust import Keyring, ReviewStore, keys
 from corral.vetting.vulns import VulnStore
