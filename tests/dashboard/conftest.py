@@ -156,7 +156,7 @@ def _ensure_chromium() -> str | None:
     return None if os.path.exists(CHROMIUM) else "apt-get installed no /usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Debian's chromium under Playwright (never Playwright's own download), headless."""
     problem = _ensure_chromium()
