@@ -30,7 +30,7 @@ from benchmarks import pgcluster
 from benchmarks.harness import Figure, Stats, interleave
 from corral.audit import open_store
 from corral.audit.store import _COLUMNS, _INSERT
-from corral.runtime.lifecycle import SqliteLifecycleStore
+from corral.runtime.lifecycle import open_lifecycle
 
 FULL, QUICK, SMALL = 1_000_000, 20_000, 1_000
 PLUGINS = 20
@@ -117,7 +117,8 @@ def _fill(target: str, count: int, home: Path) -> None:
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
         conn.close()
-    lifecycle = SqliteLifecycleStore(home / "corral.db")
+    # Lifecycle state lives beside a PostgreSQL audit log, as the dashboard reads it.
+    lifecycle = open_lifecycle(target if target.startswith("postgresql") else home / "corral.db")
     for n in range(PLUGINS):
         lifecycle.approve(f"p{n}", "1.0.0", frozenset({"file:read=data/**"}), now=time.time())
 
