@@ -64,7 +64,9 @@ def _new_session(plan: EnforcementPlan, keep_fds: Sequence[int]) -> None:
 
 
 def _join_cgroup(plan: EnforcementPlan) -> None:
-    if plan.layer_on("cgroups") and rlimits.cgroup_in_force(plan):
+    if not (plan.layer_on("cgroups") and rlimits.cgroup_in_force(plan)):
+        return
+    if not cgroups.member(plan.cgroup_name):  # a spare joined before its plan came
         cgroups.join(plan.cgroup_name, os.getpid())
 
 
