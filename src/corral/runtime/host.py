@@ -495,8 +495,9 @@ class Host:
                 spec["spare"] = spare.spare
             if self._zygote is None or not self._zygote.alive:
                 self._zygote = ZygoteClient()
+            zygote = self._zygote
             dispenser = self._dispenser(handle)
-            spawned = self._zygote.spawn(spec, network=dispenser)
+            spawned = zygote.spawn(spec, network=dispenser)
         except BaseException:
             if dispenser is not None:
                 dispenser.close()
@@ -507,7 +508,7 @@ class Host:
         worker = WorkerProcess(spawned, handle.name, cgroup, handle.grant.limits.cpu_seconds)
         started = self._ready(handle, worker, sorted(spec["plan"]["disabled_layers"]))
         if cgroup is not None:  # the next start finds a spare already in its group
-            self._spare.refill(self._zygote)
+            self._spare.refill_soon(zygote)  # a zygote closed meanwhile refuses it: no spare
         return started
 
     def _ready(self, handle: PluginHandle, worker: WorkerProcess, layers_off: list[str]) -> Worker:

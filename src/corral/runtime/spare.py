@@ -46,6 +46,16 @@ class SpareSlot:
         self._lock = threading.Lock()
         self._group: CgroupSet | None = None
         self._closed = False
+        self._filler: threading.Thread | None = None
+
+    def refill_soon(self, zygote: ZygoteClient) -> None:
+        """``refill`` on a thread: making the group and asking the zygote stay off the load path."""
+        filler = threading.Thread(target=self.refill, args=(zygote,), name="corral-spare")
+        with self._lock:  # started under the lock: ``close`` never joins an unstarted thread
+            if self._closed:
+                return
+            self._filler = filler
+            filler.start()
 
     def take(self, name: str, limits: ResourceLimits) -> Taken | None:
         """The spare's group for a worker called ``name``, or None if there is no spare."""
@@ -84,6 +94,11 @@ class SpareSlot:
 
     def close(self) -> None:
         """After the zygote is closed (its spare died with it): remove the spare's group."""
+        with self._lock:
+            self._closed = True
+            filler = self._filler
+        if filler is not None:
+            filler.join()
         with self._lock:
             group, self._group, self._closed = self._group, None, True
         if group is not None:
