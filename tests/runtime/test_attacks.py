@@ -110,6 +110,21 @@ def test_deny_symlink_and_dotdot_escapes(bad, outside, how):
     assert "TOPSECRET" not in str(info.value)
 
 
+def test_deny_watching_a_host_directory_outside_the_grant(bad, outside):
+    # Landlock governs opening a file, not an inotify watch on it; seccomp lets
+    # inotify through. Only the pen's user namespace stops this: its per-user
+    # inotify limit is 0. A container sees no host directory to watch.
+    try:
+        bad.call("watch_start", str(outside))
+        started = True
+    except corral.CorralError:
+        started = False
+    (outside / "secret.txt").read_text()  # the host goes on with its work there
+    (outside / "id_ed25519").write_text("a host key")
+    assert bad.call("watch_events") == []  # the pen learnt nothing of it
+    assert not started
+
+
 # --- network -----------------------------------------------------------------
 
 

@@ -202,3 +202,34 @@ def test_sweep_removes_only_stale_empty_groups() -> None:
         assert not any(path.exists() for _, path in group.dirs)
     finally:
         group.destroy()
+
+
+def test_a_renamed_group_keeps_its_members_and_gets_its_limits_late(make_group):
+    # A spare's group: made without limits, joined, then renamed and limited for its worker.
+    group = make_group()
+
+    def act(chan: Channel) -> object:
+        chan.send(cgroups.member(group.name))
+        new_name = chan.recv()
+        return cgroups.member(new_name), cgroups.member(group.name)
+
+    with spawn(_joined(group, act)) as child:
+        assert child.chan.recv() is True
+        renamed = group.renamed(f"worker-{uuid.uuid4().hex[:8]}")
+        renamed.set_limits(memory_mb=64, processes=8, cpu_percent=0)
+        child.chan.send(renamed.name)
+        outcome = child.finish()
+    try:
+        assert outcome.value == [True, False], outcome
+        assert not group.path("pids").exists()
+        assert (renamed.path("pids") / "pids.max").read_text().strip() == str(8 + THREAD_HEADROOM)
+        limit = (renamed.path("memory") / "memory.limit_in_bytes").read_text().strip()
+        assert limit == str(64 * MIB)
+    finally:
+        renamed.kill_all()
+        renamed.destroy()
+
+
+def test_deny_membership_is_not_claimed_outside_the_group(make_group):
+    group = make_group()
+    assert cgroups.member(group.name) is False

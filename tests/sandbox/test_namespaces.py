@@ -19,7 +19,7 @@ import pytest
 
 from corral.sandbox import namespaces
 from tests.sandbox._forkrun import Channel, run, spawn
-from tests.sandbox.conftest import PEN_UID, pen, pen_pid, proc_status
+from tests.sandbox.conftest import NOBODY, PEN_UID, pen, pen_pid, proc_status
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the root path; see test_apply")
 
@@ -229,3 +229,72 @@ def test_deny_pen_uid_cannot_read_a_root_only_file(make_plan, pen_dirs):
 def test_allow_pen_uid_reads_the_same_file_once_world_readable(make_plan, pen_dirs):
     outcome = run(pen(make_plan(off={"landlock"}), _read_secret(_secret(pen_dirs, 0o644))))
     assert outcome.value == "TOPSECRET", outcome
+
+
+# The pen's own user namespace carries its per-user object limits, all 0. As
+# root the uid drop, the empty capability sets and seccomp already cover most
+# of what a user namespace would; these limits are what it adds.
+
+_IN_OPEN_CREATE = 0x20 | 0x100
+
+
+def _watch_then_report(watched: Path):
+    """Watch ``watched`` with inotify, let the host act in it, then report what was seen."""
+
+    def act(chan: Channel) -> object:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK)
+        if fd < 0 or libc.inotify_add_watch(fd, bytes(watched), _IN_OPEN_CREATE) < 0:
+            chan.send("refused")
+            chan.recv()
+            return errno.errorcode[ctypes.get_errno()]
+        chan.send("watching")
+        chan.recv()  # the host has acted
+        return os.read(fd, 4096).decode("latin-1")
+
+    return act
+
+
+def _host_acts_while_a_pen_watches(plan, watched: Path, as_user: int = 0) -> object:
+    with spawn(pen(plan, _watch_then_report(watched), as_user=as_user)) as child:
+        child.chan.recv()
+        (watched / "host-private-name").write_text("x")  # what the host does there
+        child.chan.send("go")
+        outcome = child.finish()
+    return outcome.value
+
+
+@pytest.mark.parametrize("as_user", [0, NOBODY])
+def test_deny_userns_pen_cannot_watch_a_host_directory(make_plan, pen_dirs, as_user):
+    # Landlock governs opening a file, not watching it (and is off here with seccomp).
+    pen_dirs.root.chmod(0o777)
+    plan = make_plan(off=ONLY_NAMESPACES)
+    assert _host_acts_while_a_pen_watches(plan, pen_dirs.root, as_user) == "EMFILE"
+
+
+def test_allow_without_userns_the_same_watch_sees_the_host(make_plan, pen_dirs):
+    value = _host_acts_while_a_pen_watches(
+        make_plan(off=ONLY_NAMESPACES | {"userns"}), pen_dirs.root
+    )
+    assert "host-private-name" in value
+
+
+def _unshare_user(_: Channel) -> str:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(namespaces.CLONE_NEWUSER) != 0:
+        return errno.errorcode[ctypes.get_errno()]
+    return "unshared"
+
+
+def test_deny_userns_pen_cannot_nest_a_namespace_even_without_seccomp(make_plan):
+    assert run(pen(make_plan(off={"seccomp"}), _unshare_user)).value == "ENOSPC"
+
+
+def test_allow_without_userns_and_seccomp_the_same_unshare_lands(make_plan):
+    assert run(pen(make_plan(off={"seccomp", "userns"}), _unshare_user)).value == "unshared"
+
+
+def test_allow_the_hosts_own_user_limits_stay_as_they_were(make_plan):
+    before = Path("/proc/sys/user/max_inotify_instances").read_text()
+    assert run(pen(make_plan(), lambda _: "ran")).value == "ran"
+    assert Path("/proc/sys/user/max_inotify_instances").read_text() == before != "0\n"

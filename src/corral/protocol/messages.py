@@ -113,6 +113,20 @@ class Spawn(Message):
 
 
 @dataclass(frozen=True)
+class Prefork(Message):
+    """Host -> zygote: fork a spare child now, joined to the (empty) cgroup ``cgroup``.
+
+    Under cgroup v1 joining a group waits for an RCU grace period, the largest
+    part of a worker's start; a spare pays it before any plugin is loaded. The
+    next ``Spawn`` whose plan names that group is handed to the spare instead of
+    a fresh fork. Answered by ``Spawned`` with the spare's pid.
+    """
+
+    KIND: ClassVar[str] = "prefork"
+    cgroup: str = ""
+
+
+@dataclass(frozen=True)
 class Spawned(Message):
     """Zygote -> host: the worker with this request id runs as ``pid`` (or failed)."""
 
@@ -135,7 +149,7 @@ class Exited(Message):
 
 KINDS: dict[str, type[Message]] = {
     cls.KIND: cls
-    for cls in (Call, Result, HostCall, Ready, Event, Shutdown, Spawn, Spawned, Exited)
+    for cls in (Call, Result, HostCall, Ready, Event, Shutdown, Spawn, Prefork, Spawned, Exited)
 }
 
 

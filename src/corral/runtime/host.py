@@ -48,6 +48,7 @@ from corral.runtime.lifecycle import lifecycle_target, open_lifecycle
 from corral.runtime.monitor import Monitor, Sample
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.responses import Pending, Responder
+from corral.runtime.spare import SpareSlot
 from corral.runtime.violations import denial_type, error_type
 from corral.runtime.vulncycle import VulnCycle
 from corral.runtime.worker import Usage, Worker, WorkerProcess
@@ -109,6 +110,7 @@ class Host:
         self.hooks = HookRegistry()
         self._lock = threading.Lock()
         self._zygote: ZygoteClient | None = None
+        self._spare = SpareSlot()
         self._proxy: NetProxy | None = None
         self._hostcalls: dict[str, int] = {}
         lifecycle = lifecycle_target(
@@ -515,6 +517,7 @@ class Host:
             if self._zygote is not None:
                 self._zygote.close()
                 self._zygote = None
+            self._spare.close()
             if self._proxy is not None:
                 self._proxy.close()
                 self._proxy = None
@@ -589,22 +592,30 @@ class Host:
         if self._in_container(handle.grant):
             worker = self._start_container(handle)
             return self._ready(handle, worker, sorted(self._disabled_layers(handle.grant)))
-        cgroup = self._cgroup(handle)
+        spare = self._spare.take(self._cgroup_name(handle), handle.grant.limits)
+        cgroup = spare.group if spare is not None else self._cgroup(handle)
         dispenser = None
         try:
             spec = self._spec(handle, cgroup.name if cgroup else "")
+            if spare is not None:
+                spec["spare"] = spare.spare
             if self._zygote is None or not self._zygote.alive:
                 self._zygote = ZygoteClient()
+            zygote = self._zygote
             dispenser = self._dispenser(handle)
-            spawned = self._zygote.spawn(spec, network=dispenser)
+            spawned = zygote.spawn(spec, network=dispenser)
         except BaseException:
             if dispenser is not None:
                 dispenser.close()
             if cgroup is not None:
+                cgroup.kill_all()  # a spare already in it
                 cgroup.destroy()
             raise
         worker = WorkerProcess(spawned, handle.name, cgroup, handle.grant.limits.cpu_seconds)
-        return self._ready(handle, worker, sorted(spec["plan"]["disabled_layers"]))
+        started = self._ready(handle, worker, sorted(spec["plan"]["disabled_layers"]))
+        if cgroup is not None:  # the next start finds a spare already in its group
+            self._spare.refill_soon(zygote)  # a zygote closed meanwhile refuses it: no spare
+        return started
 
     def _ready(self, handle: PluginHandle, worker: WorkerProcess, layers_off: list[str]) -> Worker:
         """Wait for the plugin's setup under the init timeout; record the start or the crash."""
@@ -688,11 +699,15 @@ class Host:
             return None
         limits = handle.grant.limits
         return CgroupSet.create(
-            f"{handle.name}-{uuid.uuid4().hex[:12]}",
+            self._cgroup_name(handle),
             memory_mb=limits.memory_mb,
             processes=limits.processes,
             cpu_percent=limits.cpu_percent,
         )
+
+    @staticmethod
+    def _cgroup_name(handle: PluginHandle) -> str:
+        return f"{handle.name}-{uuid.uuid4().hex[:12]}"
 
     def _cgroups_usable(self) -> bool:
         if "cgroups" in self._disabled_layers() or os.geteuid() != 0:

@@ -22,7 +22,7 @@ from typing import Any
 
 from corral.errors import ProtocolError, SandboxUnavailable
 from corral.limits import DEFAULT_LIMITS
-from corral.protocol import Exited, Spawn, Spawned, decode_body, encode_frame, from_wire
+from corral.protocol import Exited, Prefork, Spawn, Spawned, decode_body, encode_frame, from_wire
 
 _MAX_CONTROL = 1 << 20
 
@@ -102,6 +102,17 @@ class ZygoteClient:
         if answer.error:
             raise SandboxUnavailable("zygote", answer.error)
         return SpawnedWorker(answer.pid, host_end, out_r, err_r, self._exit_future(answer.pid))
+
+    def prefork(self, cgroup: str) -> None:
+        """Ask for a spare child joined to ``cgroup`` (see ``runtime.spare``); does not wait.
+
+        The answer (the spare's pid) is dropped: a spare is named by its group,
+        and its exit is read when a worker started in it is waited for.
+        """
+        request_id = next(self._ids)
+        frame = encode_frame(Prefork(id=request_id, cgroup=cgroup).to_wire())
+        with self._lock:
+            self._control.send(frame[4:])
 
     def _exit_future(self, pid: int) -> Future[Exited]:
         with self._lock:

@@ -10,7 +10,8 @@ the one before:
    over its mounts, network or hostname. Without root, the user namespace
    comes first and owns the rest (the only way to create them).
 3. mounts, hostname and loopback while the process can still do them.
-4. identity (as root): the pen's uid, then its own user namespace.
+4. identity (as root): the pen's uid, then its own user namespace, whose
+   per-user object limits (namespaces, inotify, fanotify) are set to 0.
 5. rlimits, then no_new_privs, Landlock, capabilities dropped, seccomp, in
    that order because Landlock and seccomp need no_new_privs and seccomp
    forbids the syscalls the earlier steps use.
@@ -63,7 +64,9 @@ def _new_session(plan: EnforcementPlan, keep_fds: Sequence[int]) -> None:
 
 
 def _join_cgroup(plan: EnforcementPlan) -> None:
-    if plan.layer_on("cgroups") and rlimits.cgroup_in_force(plan):
+    if not (plan.layer_on("cgroups") and rlimits.cgroup_in_force(plan)):
+        return
+    if not cgroups.member(plan.cgroup_name):  # a spare joined before its plan came
         cgroups.join(plan.cgroup_name, os.getpid())
 
 
@@ -77,6 +80,7 @@ def _enter_as_root(plan: EnforcementPlan) -> None:
     if plan.layer_on("userns"):
         namespaces.unshare(("userns",))
         namespaces.map_ids(plan.pen_uid, plan.pen_gid)
+        namespaces.close_user_limits()
     if alive is not None:
         namespaces.tether(alive)
 
@@ -90,6 +94,8 @@ def _enter_as_user(plan: EnforcementPlan) -> None:
         namespaces.map_ids(uid, gid)
     alive = namespaces.split_reaper() if "pidns" in layers else None
     _furnish(plan, layers)
+    if "userns" in layers:
+        namespaces.close_user_limits()  # after the namespaces it owns were made
     if alive is not None:
         namespaces.tether(alive)
 

@@ -176,6 +176,28 @@ def join(name: str, pid: int) -> None:
             raise SandboxUnavailable("cgroups", f"joining {path}: {exc}") from exc
 
 
+def member(name: str) -> bool:
+    """Whether the calling process is already in every group named ``name`` that exists.
+
+    A spare child joined its group before it knew its plan; joining again would
+    wait for another RCU grace period for nothing.
+    """
+    _check_name(name)
+    own = _own_paths()
+    wanted = 0
+    for controller, base in base_dirs().items():
+        target = base / name
+        if not target.is_dir():
+            continue
+        wanted += 1
+        point, root = _v1_mounts_once()[controller]
+        path = own.get(controller, "")
+        relative = path[len(root) :] if path.startswith(root) and root != "/" else path
+        if Path(point) / relative.lstrip("/") != target:
+            return False
+    return wanted > 0
+
+
 def _why_none() -> str:
     v2 = unified_controllers()
     if v2:
@@ -231,6 +253,15 @@ class CgroupSet:
     def _make(self, memory_mb: int, processes: int, cpu_percent: int) -> None:
         for _, path in self.dirs:
             path.mkdir(parents=True, exist_ok=True)
+        self.set_limits(memory_mb=memory_mb, processes=processes, cpu_percent=cpu_percent)
+
+    def set_limits(self, *, memory_mb: int, processes: int, cpu_percent: int) -> None:
+        """Write the limits (0 = leave that one as it is); also on a group already in use.
+
+        A spare's group is made without limits and gets the grant's here, when
+        a worker is started in it. Memory before memory+swap: v1 refuses a
+        memory limit above the memory+swap one.
+        """
         if memory_mb:
             self._write("memory", "memory.limit_in_bytes", memory_mb * MIB)
             if self._has("memory", "memory.memsw.limit_in_bytes"):  # no escape into swap
@@ -292,6 +323,18 @@ class CgroupSet:
     def _keyed(self, controller: str, file: str) -> dict[str, int]:
         pairs = (line.split() for line in self._read(controller, file).splitlines())
         return {kv[0]: int(kv[1]) for kv in pairs if len(kv) == 2 and kv[1].isdigit()}
+
+    def renamed(self, name: str) -> CgroupSet:
+        """Rename the groups in place (v1 allows it within one parent); members stay in.
+
+        A spare's group gets the worker's name once a plugin is started in it,
+        so every group still says whose it is.
+        """
+        _check_name(name)
+        moved = {path: path.with_name(name) for path in dict.fromkeys(p for _, p in self.dirs)}
+        for old, new in moved.items():
+            old.rename(new)
+        return CgroupSet(name, tuple((c, moved[path]) for c, path in self.dirs))
 
     def join(self, pid: int) -> None:
         """Move ``pid`` (and, in v1, only that process, not its existing children) in."""

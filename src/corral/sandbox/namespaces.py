@@ -115,6 +115,49 @@ def map_ids(uid: int, gid: int) -> None:
         ) from exc
 
 
+USER_LIMITS = (
+    "max_user_namespaces",
+    "max_mnt_namespaces",
+    "max_pid_namespaces",
+    "max_net_namespaces",
+    "max_ipc_namespaces",
+    "max_uts_namespaces",
+    "max_cgroup_namespaces",
+    "max_time_namespaces",
+    "max_inotify_instances",
+    "max_inotify_watches",
+    "max_fanotify_groups",
+    "max_fanotify_marks",
+)
+"""Per-user kernel object counts a user namespace owns (``/proc/sys/user``), all set to 0."""
+
+
+def close_user_limits() -> None:
+    """Set every per-user object limit of the pen's own user namespace to zero.
+
+    This is what the user namespace adds even as root, where the uid drop,
+    the empty capability sets and seccomp already hold: ``/proc/sys/user/max_*``
+    belong to the namespace, are checked at every level from the caller's
+    namespace up, and only its owner (holding CAP_SYS_RESOURCE there, as the
+    pen does until ``caps.drop_all``) may change them. At 0 the pen can create
+    no namespace of any kind (a second barrier behind seccomp's unshare and
+    clone rules) and no inotify or fanotify instance. inotify needs it most:
+    Landlock governs opening a file, not watching it, so a pen could otherwise
+    watch host directories it may not read and learn what the host does there.
+    The host's own limits are untouched. Must run after the pen's namespaces
+    exist: without root they were created in this user namespace and count
+    against these limits.
+    """
+    for name in USER_LIMITS:
+        path = f"/proc/sys/user/{name}"
+        try:
+            _write_proc(path, "0\n")
+        except OSError as exc:
+            raise SandboxUnavailable(
+                "userns", f"setting {path} to 0 in the pen's user namespace failed ({exc})"
+            ) from exc
+
+
 def _write_proc(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:

@@ -7,6 +7,14 @@ imports everything a worker needs before it forks, freezes the heap
 capture pipes passed as SCM_RIGHTS, answered by ``Spawned``; every reaped
 child is reported as ``Exited`` with its wait status and rusage.
 
+``Prefork`` asks for a spare: a child forked now that joins the given (empty,
+host-made) cgroup and then waits on a socket of its own. Under cgroup v1 the
+join waits for an RCU grace period, the largest part of a worker's start, so
+a spare pays it before any plugin is loaded. A later ``Spawn`` whose spec
+names the spare (``spec["spare"]``) is handed to it, fds and all, and the
+spare carries on exactly as a fresh child would; if the spare is gone, the
+zygote forks as usual. A spare holds nothing but what every child inherits.
+
 It holds no host state and never runs plugin code itself.
 """
 
@@ -20,9 +28,18 @@ import signal
 import socket
 from typing import NoReturn
 
-from corral.errors import ProtocolError
+from corral.errors import ProtocolError, SandboxUnavailable
 from corral.policy.plan import NETWORK_LEVELS
-from corral.protocol import Exited, Message, Spawn, Spawned, decode_body, encode_frame, from_wire
+from corral.protocol import (
+    Exited,
+    Message,
+    Prefork,
+    Spawn,
+    Spawned,
+    decode_body,
+    encode_frame,
+    from_wire,
+)
 from corral.sandbox import _libc, cgroups, seccomp
 from corral.worker.child import ChildFds, run_child
 
@@ -37,6 +54,7 @@ class Zygote:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
         self.children: set[int] = set()
+        self.spares: dict[str, tuple[int, socket.socket]] = {}  # spare name -> pid, its socket
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def run(self) -> NoReturn:
@@ -65,19 +83,52 @@ class Zygote:
             return
         if isinstance(message, Spawn) and len(fds) in (3, 4):
             self._spawn(message, ChildFds(*fds))
+        elif isinstance(message, Prefork) and not fds:
+            self._prefork(message)
         else:
             for fd in fds:
                 os.close(fd)
 
     def _spawn(self, message: Spawn, fds: ChildFds) -> None:
-        pid = os.fork()
-        if pid == 0:
-            self._become_child()
-            run_child(message.spec, fds)
-        self.children.add(pid)
+        spare = self.spares.pop(str(message.spec.get("spare", "")), None)
+        if spare is not None and self._hand_over(spare, message, fds):
+            pid = spare[0]
+        else:
+            pid = os.fork()
+            if pid == 0:
+                self._become_child()
+                run_child(message.spec, fds)
+            self.children.add(pid)
         for fd in (fds.channel, fds.stdout, fds.stderr, fds.network):
             if fd >= 0:
                 os.close(fd)
+        self._send(Spawned(id=message.id, pid=pid))
+
+    def _hand_over(self, spare: tuple[int, socket.socket], message: Spawn, fds: ChildFds) -> bool:
+        """Pass the spawn to a waiting spare; False if it is gone (then fork as usual)."""
+        pid, sock = spare
+        try:
+            if pid not in self.children:
+                return False
+            frame = encode_frame(message.to_wire(), max_bytes=_MAX_CONTROL)[4:]
+            passed = [fd for fd in (fds.channel, fds.stdout, fds.stderr, fds.network) if fd >= 0]
+            socket.send_fds(sock, [frame], passed)
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
+    def _prefork(self, message: Prefork) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            self._become_child()
+            _serve_as_spare(theirs, message.cgroup)
+        theirs.close()
+        self.children.add(pid)
+        self.spares[message.cgroup] = (pid, ours)
         self._send(Spawned(id=message.id, pid=pid))
 
     def _become_child(self) -> None:
@@ -87,6 +138,8 @@ class Zygote:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
+        for _, sock in self.spares.values():  # another spare's way in is not this child's
+            sock.close()
         self.control.close()
         gc.unfreeze()
 
@@ -99,6 +152,10 @@ class Zygote:
             if pid == 0:
                 return
             self.children.discard(pid)
+            for name, (spare, sock) in list(self.spares.items()):
+                if spare == pid:
+                    sock.close()
+                    del self.spares[name]
             self._send(_exited(pid, status, usage))
 
     def _shutdown(self) -> NoReturn:
@@ -107,6 +164,29 @@ class Zygote:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         os._exit(0)
+
+
+def _serve_as_spare(sock: socket.socket, cgroup: str) -> NoReturn:
+    """A spare: join ``cgroup`` now, then wait for the one spawn it will become.
+
+    A join that fails is not fatal: the host may already have renamed the group
+    for the worker it starts here, and the child then joins by the plan's name
+    (``sandbox.apply`` joins whenever it is not yet a member).
+    """
+    if cgroup:
+        with contextlib.suppress(OSError, ValueError, SandboxUnavailable):
+            cgroups.join(cgroup, os.getpid())
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, _MAX_CONTROL, 8)
+        sock.close()
+        message = from_wire(decode_body(data)) if data else None
+    except (OSError, ProtocolError, SandboxUnavailable):
+        os._exit(1)
+    if not isinstance(message, Spawn) or len(fds) not in (3, 4):
+        for fd in fds:
+            os.close(fd)
+        os._exit(0)  # the zygote closed the socket: not needed after all
+    run_child(message.spec, ChildFds(*fds))
 
 
 def _exited(pid: int, status: int, usage: object) -> Exited:
