@@ -27,6 +27,11 @@ function drawCharts() {
       legend: { show: !small },
       cursor: { show: !small },
       axes: small ? [{ show: false }, { show: false }] : [{}, {}],
+      // One call is one instant: give it a minute either side, or uPlot
+      // stretches the time axis over years around it.
+      scales: { x: { time: true, range: function (u, min, max) {
+        return min === max ? [min - 60, max + 60] : [min, max];
+      } } },
       series: series,
     }, data, el);
   });
