@@ -7,6 +7,12 @@ DESIGN.md asks for (``--bridge=none --iptables=false``: never the engine's
 default bridge), on its own socket and data root; whoever started it stops
 it. Where none of that works, ``EngineUnavailable`` says why, so the tests
 can skip loudly (or fail under ``CI=true``).
+
+``CORRAL_CONTAINER_ENGINE=podman`` selects Podman instead: a service already
+answering on ``PODMAN_SOCKET`` is used and left alone; otherwise (as root)
+Debian's ``podman`` and ``catatonit`` are installed when missing and
+``podman system service --time=0`` is started on that socket and stopped at
+the end. ``DOCKER_HOST`` is ignored then: it names a Docker engine.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ EXEC_ROOT = "/run/corral-docker-exec"
 PIDFILE = "/run/corral-docker.pid"
 LOG = Path("/tmp/corral-dockerd.log")
 READY_SECONDS = 90
+ENGINE_VARIABLE = "CORRAL_CONTAINER_ENGINE"
+PODMAN_SOCKET = "/run/corral-podman.sock"
+PODMAN_LOG = Path("/tmp/corral-podman.log")
 
 
 class EngineUnavailable(RuntimeError):
@@ -42,6 +51,7 @@ class Engine:
     url: str
     pid: int | None = None
     notes: list[str] = field(default_factory=list)
+    kind: str = "docker"
 
     def stop(self) -> None:
         """Stop the daemon we started (SIGTERM, then SIGKILL after 30 s); no-op otherwise."""
@@ -80,6 +90,14 @@ def _answers(url: str) -> bool:
         return False
 
 
+def wanted_engine() -> str:
+    """``docker`` unless ``CORRAL_CONTAINER_ENGINE`` names another (``podman``)."""
+    kind = os.environ.get(ENGINE_VARIABLE, "docker") or "docker"
+    if kind not in ("docker", "podman"):
+        raise EngineUnavailable(f"{ENGINE_VARIABLE}={kind!r}: expected docker or podman")
+    return kind
+
+
 def ensure() -> Engine:
     """An engine that answers a ping, starting one if needed (see the module doc)."""
     try:
@@ -88,6 +106,8 @@ def ensure() -> Engine:
         raise EngineUnavailable(
             "the docker SDK is not installed: pip install -e '.[container]'"
         ) from exc
+    if wanted_engine() == "podman":
+        return _ensure_podman()
     for url in filter(
         None, (os.environ.get("DOCKER_HOST"), "unix:///var/run/docker.sock", f"unix://{SOCKET}")
     ):
@@ -101,18 +121,59 @@ def ensure() -> Engine:
     return _start(notes)
 
 
-def _install() -> str:
+def _install(packages: tuple[str, ...] = ("docker.io",), binary: str = "dockerd") -> str:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run = subprocess.run(
-        ["apt-get", "install", "-y", "-q", "docker.io"],
+        ["apt-get", "install", "-y", "-q", *packages],
         capture_output=True,
         text=True,
         env=env,
         timeout=900,
     )
-    if run.returncode != 0 or shutil.which("dockerd") is None:
-        raise EngineUnavailable(f"apt-get install docker.io failed: {run.stderr.strip()[-500:]}")
-    return "installed docker.io with apt-get"
+    names = " ".join(packages)
+    if run.returncode != 0 or shutil.which(binary) is None:
+        raise EngineUnavailable(f"apt-get install {names} failed: {run.stderr.strip()[-500:]}")
+    return f"installed {names} with apt-get"
+
+
+def _ensure_podman() -> Engine:
+    """Podman's Docker-compatible service on ``PODMAN_SOCKET``: found, or started detached."""
+    url = f"unix://{PODMAN_SOCKET}"
+    if _answers(url):
+        return Engine(url, kind="podman")
+    if os.geteuid() != 0:
+        raise EngineUnavailable("no podman service answers and starting one needs root")
+    notes = []
+    if shutil.which("podman") is None or shutil.which("catatonit") is None:
+        notes.append(_install(("podman", "catatonit"), "podman"))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(PODMAN_SOCKET)
+    with PODMAN_LOG.open("ab") as log:
+        subprocess.run(
+            ["setsid", "-f", "podman", "system", "service", "--time=0", url],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if _answers(url):
+            return Engine(
+                url, _podman_pid(), [*notes, f"started podman on {PODMAN_SOCKET}"], "podman"
+            )
+        time.sleep(0.5)
+    Engine(url, _podman_pid(), kind="podman").stop()
+    raise EngineUnavailable(f"podman did not answer within {READY_SECONDS} s; see {PODMAN_LOG}")
+
+
+def _podman_pid() -> int | None:
+    """The pid serving our podman socket (its peer credentials), if it is podman."""
+    from corral.runtime.container.engine_limits import engine_pid
+
+    pid = engine_pid(f"unix://{PODMAN_SOCKET}")
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
+    except OSError:
+        return None
+    return pid if b"podman" in cmdline and PODMAN_SOCKET.encode() in cmdline else None
 
 
 def _start(notes: list[str]) -> Engine:
@@ -149,13 +210,13 @@ def _daemon_pid() -> int | None:
 
 
 def prune_old_images(engine: Engine, keep: str) -> list[str]:
-    """On our private daemon only: remove worker images of other corral versions.
+    """On our private daemon (or Podman service) only: remove worker images of other corral versions.
 
     Each change to corral's source gives a new image tag (~90 MB); the test
     daemon's data root would otherwise grow with every edit. An image a
     container still uses is kept (the engine refuses).
     """
-    if engine.url != f"unix://{SOCKET}":
+    if engine.url not in (f"unix://{SOCKET}", f"unix://{PODMAN_SOCKET}"):
         return []
     import docker
 
@@ -195,7 +256,7 @@ def container_engine():
         engine = ensure()
     except EngineUnavailable as exc:
         _engine_unavailable(str(exc))
-    config = corral.ContainerConfig(socket=engine.url)
+    config = corral.ContainerConfig(engine=engine.kind, socket=engine.url)
     try:
         tag = corral.build_container_image(config)  # this corral's tag; a few seconds
         prune_old_images(engine, keep=tag)

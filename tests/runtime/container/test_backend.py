@@ -194,7 +194,7 @@ def test_a_killed_hosts_containers_are_swept_by_the_next_host(
     script = textwrap.dedent(
         f"""
         import sys, corral
-        config = corral.ContainerConfig(socket={container_engine.socket!r})
+        config = corral.ContainerConfig(engine={container_engine.engine!r}, socket={container_engine.socket!r})
         host = corral.Host(home={str(home)!r}, audit="memory", isolation="container", container=config)
         host.load({str(plugin_dir("good"))!r})
         print("loaded", flush=True)
@@ -222,7 +222,7 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
     script = textwrap.dedent(
         f"""
         import sys, corral
-        config = corral.ContainerConfig(socket={container_engine.socket!r})
+        config = corral.ContainerConfig(engine={container_engine.engine!r}, socket={container_engine.socket!r})
         host = corral.Host(home={str(home)!r}, audit="memory", isolation="container", container=config)
         host.load({str(plugin_dir("good"))!r})
         print("loaded", flush=True)

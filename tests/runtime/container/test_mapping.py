@@ -82,3 +82,21 @@ def test_every_network_level_has_a_mapping_and_only_full_has_a_route():
 def test_provided_layers_are_not_applied_by_the_worker_and_survive_the_wire():
     assert not PLAN.layer_on("netns") and PLAN.layer_on("landlock")
     assert EnforcementPlan.from_wire(PLAN.to_wire()) == PLAN
+
+
+def test_podman_is_told_the_engines_own_nproc_and_nofile_never_more(tmp_path):
+    """Podman otherwise writes 1048576 for both, which runc cannot set without
+    CAP_SYS_RESOURCE; Docker is left to inherit its daemon's, as before."""
+    podman = corral.ContainerConfig(engine="podman")
+    engine = {"nproc": 32768, "nofile": 20000}
+
+    def limits(plan, config, given):
+        got = run_options(plan, config, str(tmp_path), {}, given)  # podman: profile file here
+        return {u["Name"]: (u["Soft"], u["Hard"]) for u in got["ulimits"]}
+
+    assert limits(PLAN, podman, engine)["nproc"] == (32768, 32768)
+    assert limits(PLAN, podman, engine)["nofile"] == (64, 64)  # the plan's, being lower
+    unset = EnforcementPlan(**{**PLAN.__dict__, "open_files": 0})
+    assert limits(unset, podman, engine)["nofile"] == (20000, 20000)
+    assert "nproc" not in limits(PLAN, corral.ContainerConfig(), {})
+    assert options()["pids_limit"] == task_limit(16) + 1  # the process barrier either way

@@ -24,6 +24,7 @@ from corral.errors import SandboxUnavailable
 from corral.policy import Grant
 from corral.runtime.container.config import ContainerConfig
 from corral.runtime.container.engine import HOST_LABEL, WORKER_LABEL, connect
+from corral.runtime.container.engine_limits import engine_limits
 from corral.runtime.container.image import default_tag, image_present
 from corral.runtime.container.mapping import PROVIDED, run_options
 from corral.runtime.container.worker import IPC_PREFIX, ContainerWorker, launch, listen, remove
@@ -44,6 +45,7 @@ class ContainerBackend:
                 f"image {self.image!r} is not on the {config.engine} engine; build it with "
                 "`corral container build-image` (no registry needed)",
             )
+        self.engine_limits = engine_limits(config)
         self.swept = self.sweep()
 
     def sweep(self) -> list[str]:
@@ -98,7 +100,7 @@ class ContainerBackend:
         labels = {WORKER_LABEL: grant.plugin, HOST_LABEL: str(os.getpid())}
         ipc_dir, listener = listen(plan.pen_uid)
         try:
-            options = run_options(plan, self.config, ipc_dir, labels)
+            options = run_options(plan, self.config, ipc_dir, labels, self.engine_limits)
             return launch(
                 client=self.client,
                 image=self.image,

@@ -9,6 +9,7 @@ Landlock, corral's seccomp filter and the guard itself.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from corral.errors import SandboxUnavailable
@@ -34,9 +35,18 @@ _DEFAULT_TMP_MB = 64
 
 
 def run_options(
-    plan: EnforcementPlan, config: ContainerConfig, ipc_source: str, labels: dict[str, str]
+    plan: EnforcementPlan,
+    config: ContainerConfig,
+    ipc_source: str,
+    labels: dict[str, str],
+    engine_limits: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``client.containers.run`` that enforce ``plan``."""
+    """Keyword arguments for ``client.containers.run`` that enforce ``plan``.
+
+    ``engine_limits`` are the engine's own hard ``nproc``/``nofile`` (Podman's
+    only, see ``engine_limits.py``): passed so the engine does not write higher
+    defaults that runc cannot set.
+    """
     from docker.types import Mount, Ulimit
 
     if plan.network not in ENGINE_NETWORK:
@@ -64,7 +74,7 @@ def run_options(
             Mount(PEN_PLUGIN_DIR, plan.plugin_source, type="bind", read_only=True),
             Mount(IPC_DIR, ipc_source, type="bind", read_only=True),
         ],
-        "ulimits": _ulimits(plan, Ulimit),
+        "ulimits": _ulimits(plan, Ulimit, engine_limits or {}),
         "labels": labels,
         "working_dir": PEN_WORK_DIR,
         "detach": True,
@@ -82,10 +92,14 @@ def run_options(
 
 
 def _work_tmpfs(disk: int, uid: int, gid: int, config: ContainerConfig) -> str:
-    """``$WORK`` owned by the pen uid; Podman 4.3 refuses ``uid=``, so there it is 1777
-    (the container has that one uid, and the engine's user namespace is its own)."""
+    """``$WORK`` owned by the pen uid, mode 0700, as under Docker.
+
+    Podman 4.3 refuses ``uid=``/``gid=`` and its compatible API drops ``mode=``
+    (the tmpfs came up root-owned 0755: the worker could not write it); its own
+    ``U`` option chowns the tmpfs to the container's user, and then keeps the mode.
+    """
     if config.engine == "podman":
-        return f"size={disk}m,mode=1777"
+        return f"size={disk}m,mode=0700,U"
     return f"size={disk}m,uid={uid},gid={gid},mode=0700"
 
 
@@ -105,10 +119,14 @@ def _seccomp(plan: EnforcementPlan, config: ContainerConfig, ipc_source: str) ->
     return path
 
 
-def _ulimits(plan: EnforcementPlan, ulimit: Any) -> list[Any]:
+def _ulimits(plan: EnforcementPlan, ulimit: Any, engine: Mapping[str, int]) -> list[Any]:
+    """The plan's rlimits; with ``engine`` (Podman), nproc and nofile never above its own."""
     limits = [ulimit(name="core", soft=0, hard=0)]
-    if plan.open_files:
-        limits.append(ulimit(name="nofile", soft=plan.open_files, hard=plan.open_files))
+    open_files = min(filter(None, (plan.open_files, engine.get("nofile", 0))), default=0)
+    if open_files:
+        limits.append(ulimit(name="nofile", soft=open_files, hard=open_files))
+    if "nproc" in engine:  # not a barrier: the engine's own value (the pids cgroup bounds)
+        limits.append(ulimit(name="nproc", soft=engine["nproc"], hard=engine["nproc"]))
     if plan.file_size_mb:
         size = plan.file_size_mb * MIB
         limits.append(ulimit(name="fsize", soft=size, hard=size))
