@@ -27,11 +27,10 @@ function drawCharts() {
       legend: { show: !small },
       cursor: { show: !small },
       axes: small ? [{ show: false }, { show: false }] : [{}, {}],
-      // One call is one instant: give it a minute either side, or uPlot
-      // stretches the time axis over years around it.
-      scales: { x: { time: true, range: function (u, min, max) {
-        return min === max ? [min - 60, max + 60] : [min, max];
-      } } },
+      // One call is one instant: give it a minute either side (a fixed range;
+      // uPlot's automatic one stretches the time axis over years around it).
+      scales: { x: xs.length > 1 ? { time: true }
+        : { time: true, auto: false, range: [xs[0] - 60, xs[0] + 60] } },
       series: series,
     }, data, el);
   });
