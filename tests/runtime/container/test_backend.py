@@ -44,12 +44,16 @@ def _workers(client):
 
 
 def _leftovers(client):
-    """Everything a worker could leave behind: containers, volumes, networks, IPC dirs."""
+    """Everything a worker could leave behind: containers, volumes, networks, IPC dirs.
+
+    IPC dirs are counted for this process's hosts only (``corral-ipc-<pid>-*``), so a
+    second test run on the same machine does not disturb the count.
+    """
     return (
         len(_workers(client)),
         len(client.volumes.list()),
         len(client.networks.list()),
-        len(glob.glob("/tmp/corral-ipc-*")),
+        len(glob.glob(f"/tmp/corral-ipc-{os.getpid()}-*")),
     )
 
 
