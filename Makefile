@@ -28,8 +28,11 @@ postgres:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
+# The suite runs its container tests on Docker; the second run repeats them on Podman
+# (tests/engine.py installs and starts each engine when it is missing).
 test: lint postgres docs
 	$(BIN)/pytest
+	CORRAL_CONTAINER_ENGINE=podman $(BIN)/pytest -k container
 
 # The documentation site (mkdocs.yml, docs/) into site/; any warning fails the build.
 # Its code examples are run by tests/docs/test_examples.py.

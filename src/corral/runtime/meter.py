@@ -19,6 +19,7 @@ class Meter:
         self._fds = [
             open_counter(cgroup, "cpuacct", "cpuacct.usage"),
             open_counter(cgroup, "memory", "memory.max_usage_in_bytes"),
+            open_counter(cgroup, "memory", "memory.oom_control"),
         ]
 
     def _read(self, index: int) -> int:
@@ -43,11 +44,28 @@ class Meter:
     def peak_memory_mb(self) -> float:
         return self._read(1) / (1024 * 1024)
 
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer acted (or is acting) in the group.
+
+        Read through a descriptor opened at the worker's start, so it works
+        while the group exists; once the engine has removed a container's
+        group it reads as False, and the engine's own report decides.
+        """
+        fd = self._fds[2]
+        if fd is None:
+            return False
+        try:
+            text = os.pread(fd, 512, 0).decode("ascii", "replace")
+        except OSError:
+            return False
+        fields = dict(line.split(maxsplit=1) for line in text.splitlines() if " " in line)
+        return fields.get("oom_kill", "0").strip() != "0" or fields.get("under_oom") == "1"
+
     def close(self) -> None:
         for fd in self._fds:
             if fd is not None:
                 os.close(fd)
-        self._fds = [None, None]
+        self._fds = [None, None, None]
 
 
 def open_counter(cgroup: CgroupSet, controller: str, name: str) -> int | None:

@@ -65,8 +65,13 @@ class ContainerWorker(WorkerProcess):
         self._tail = tail
 
     def _await_exit(self) -> Exited | None:
+        # The container's memory group, read first: the engine removes it once the
+        # container has stopped. Podman on cgroup v1 never sets State.OOMKilled (its
+        # conmon misses the event here), so this is what names its OOM kills; under
+        # Docker either source says it.
+        in_group = self._meter is not None and self._meter.oom_killed()
         exited = super()._await_exit()
-        self._oom_killed = self._oom.is_set()
+        self._oom_killed = in_group or self._oom.is_set()
         self.output.extend(self._tail)
         return exited
 
