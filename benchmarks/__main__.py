@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ SUITE: dict[str, tuple[Callable[[int], Figure], int]] = {
     "dashboard-postgres": (dashboard.postgres_pages, 9),
     "container-cold": (container.cold_start, 8),
     "container-warm": (container.warm_call, 10),
+    "podman-cold": (functools.partial(container.cold_start, kind="podman"), 8),
+    "podman-warm": (functools.partial(container.warm_call, kind="podman"), 10),
 }
 
 

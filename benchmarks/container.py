@@ -2,8 +2,9 @@
 
 The baseline is the kernel pen in the same process and the same run, so the
 ratio says what the container wall costs on top of the pen. The engine comes
-from tests/engine.py: one already answering, or a private dockerd started for
-the run (and stopped after it), and the worker image built without a registry.
+from tests/engine.py: one already answering, or a private dockerd (or Podman
+service) started for the run and stopped after it, and the worker image built
+without a registry. Each figure is measured on Docker and on Podman.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ _started: list[Engine] = []
 
 
 @functools.cache
-def _config() -> corral.ContainerConfig:
-    engine = ensure()
+def _config(kind: str) -> corral.ContainerConfig:
+    engine = ensure(kind)
     if engine.pid is not None:
         _started.append(engine)
-    config = corral.ContainerConfig(socket=engine.url)
+    config = corral.ContainerConfig(engine=engine.kind, socket=engine.url)
     corral.build_container_image(config)
     return config
 
@@ -40,14 +41,14 @@ def stop_engine() -> None:
 
 
 @contextmanager
-def _both() -> Iterator[tuple[corral.Host, corral.Host]]:
-    with bench_host() as pen, bench_host(isolation="container", container=_config()) as box:
+def _both(kind: str) -> Iterator[tuple[corral.Host, corral.Host]]:
+    with bench_host() as pen, bench_host(isolation="container", container=_config(kind)) as box:
         yield pen, box
 
 
-def cold_start(runs: int) -> Figure:
+def cold_start(runs: int, kind: str = "docker") -> Figure:
     """``host.load`` + first call in a new container, against the same in a new kernel pen."""
-    with _both() as (pen, box):
+    with _both(kind) as (pen, box):
 
         def first_result(host: corral.Host) -> float:
             start = time.perf_counter()
@@ -59,27 +60,28 @@ def cold_start(runs: int) -> Figure:
 
         mine, base = interleave(lambda: first_result(box), lambda: first_result(pen), runs=runs)
     return Figure(
-        "container cold start: new container to first result",
+        f"container cold start ({kind}): new container to first result",
         "ms",
         _ms(mine),
         _ms(base),
         "a new kernel pen to first result, same run",
         goal=100.0,
         better="lower",
-        note="docker run with the engine's init, seccomp profile and mounts, then the pen's worker",
+        note=f"{kind}: create and start with the engine's init, seccomp profile and mounts, "
+        "then the pen's worker",
     )
 
 
-def warm_call(runs: int, batch: int = 200) -> Figure:
+def warm_call(runs: int, kind: str = "docker", batch: int = 200) -> Figure:
     """Round trip of a small call to a warm container worker, against a warm kernel pen."""
-    with _both() as (pen, box), pen.load(PLUGIN) as near, box.load(PLUGIN) as far:
+    with _both(kind) as (pen, box), pen.load(PLUGIN) as near, box.load(PLUGIN) as far:
 
         def batch_of(plugin: corral.PluginHandle) -> float:
             return timed(lambda: [plugin.call("echo", 1) for _ in range(batch)]) / batch
 
         mine, base = interleave(lambda: batch_of(far), lambda: batch_of(near), runs=runs)
     return Figure(
-        "container warm call round trip, small args",
+        f"container warm call round trip ({kind}), small args",
         "µs",
         _us(mine),
         _us(base),

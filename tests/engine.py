@@ -98,15 +98,16 @@ def wanted_engine() -> str:
     return kind
 
 
-def ensure() -> Engine:
-    """An engine that answers a ping, starting one if needed (see the module doc)."""
+def ensure(kind: str | None = None) -> Engine:
+    """An engine of ``kind`` (by default ``wanted_engine()``) that answers a ping,
+    starting one if needed (see the module doc)."""
     try:
         import docker  # noqa: F401
     except ImportError as exc:
         raise EngineUnavailable(
             "the docker SDK is not installed: pip install -e '.[container]'"
         ) from exc
-    if wanted_engine() == "podman":
+    if (kind or wanted_engine()) == "podman":
         return _ensure_podman()
     for url in filter(
         None, (os.environ.get("DOCKER_HOST"), "unix:///var/run/docker.sock", f"unix://{SOCKET}")
