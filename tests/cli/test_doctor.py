@@ -61,3 +61,13 @@ def test_text_output_is_a_table_for_people():
     for name in (*NAMESPACES, "landlock", "seccomp"):
         assert name in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_the_engine_row_asks_the_engine_the_homes_policy_names(tmp_path):
+    (tmp_path / "policy.yaml").write_text(
+        "container:\n  engine: podman\n  socket: /run/corral-no-such-podman.sock\n"
+    )
+    rows = {row["layer"]: row for row in json.loads(doctor("--json", "--home", str(tmp_path)).stdout)}
+    assert rows["container"]["available"] is False
+    assert "unix:///run/corral-no-such-podman.sock" in rows["container"]["detail"]
+    assert "podman" in rows["container"]["detail"]

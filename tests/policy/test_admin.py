@@ -80,6 +80,11 @@ def test_responses_and_monitoring_are_sections_of_this_model():
             ("blocked_commands", "blocked command 'rm -rf' must be a name or a path"),
         ),
         (["not", "a", "mapping"], ("", "a policy file must be a mapping of sections")),
+        (
+            {"container": {"engine": "lxc"}},
+            ("container.engine", "input should be 'docker' or 'podman'"),
+        ),
+        ({"container": {"sockets": "/run/x.sock"}}, ("container.sockets", "unknown field")),
     ],
 )
 def test_mistakes_are_listed_with_their_field(data, issue):
@@ -136,3 +141,19 @@ def test_vetting_and_vulnerability_mistakes_are_located(data, field):
     with pytest.raises(PolicyFileError) as info:
         AdminPolicy.from_dict(data)
     assert any(f.startswith(field) for f, _ in info.value.issues), info.value.issues
+
+
+def test_the_container_section_names_the_engine_for_container_tiers():
+    policy = AdminPolicy.from_dict(
+        {
+            "tiers": {"community": {"isolation": "container"}},
+            "container": {"engine": "podman", "socket": "/run/podman/podman.sock"},
+        }
+    )
+    assert policy.container is not None
+    assert (policy.container.engine, policy.container.socket) == (
+        "podman",
+        "/run/podman/podman.sock",
+    )
+    assert (policy.container.image, policy.container.runtime) == ("", None)
+    assert default_policy().container is None

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import corral
-from corral.cli._output import JsonOpt
+from corral.cli._output import HomeOpt, JsonOpt, policy_source
+from corral.errors import CorralError
+from corral.manifest import load_policy
 from corral.sandbox import probe
 
 
-def _engine_row() -> probe.LayerStatus:
-    """The container engine as one more row: isolation='container' needs it reachable."""
-    info = corral.container_engine()
+def _engine_row(home: Path | None) -> probe.LayerStatus:
+    """The container engine as one more row: isolation='container' needs it reachable.
+
+    The engine asked is the one the home's policy names (its ``container:``
+    section), so the row answers for the engine the hosts will use.
+    """
+    config = None
+    source = policy_source(None, home)
+    if source is not None:
+        with contextlib.suppress(CorralError):  # `corral policy` reports a broken file
+            section = load_policy(source).container
+            config = corral.ContainerConfig(**section.model_dump()) if section else None
+    info = corral.container_engine(config)
     detail = info.detail
     if info.security_options:
         detail += "; security: " + ", ".join(info.security_options)
@@ -25,9 +39,9 @@ def _engine_row() -> probe.LayerStatus:
     )
 
 
-def doctor(as_json: JsonOpt = False) -> None:
+def doctor(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     """Report each confinement layer: available here or not, and the kernel requirement."""
-    statuses = [*probe.probe(), _engine_row()]
+    statuses = [*probe.probe(), _engine_row(home)]
     if as_json:
         typer.echo(json.dumps([asdict(s) for s in statuses]))
         return

@@ -160,6 +160,24 @@ class VulnerabilityPolicy(BaseModel):
         return value
 
 
+class ContainerEngine(BaseModel):
+    """Which engine runs the workers the policy puts in containers (the ``container:`` section).
+
+    A tier or plugin rule says *that* a plugin runs in a container; this says
+    *where*, so an operator can move a fleet from Docker to Podman (or to another
+    OCI runtime, such as gVisor's ``runsc``) in the policy file, without touching
+    the application that embeds the host. A host given a ``ContainerConfig`` in
+    code uses that instead.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine: Literal["docker", "podman"] = "docker"
+    socket: str = ""
+    image: str = ""
+    runtime: str | None = None
+
+
 class AdminPolicy(BaseModel):
     """Tiers, global denies, per-plugin rules and seed 004's command and path rules."""
 
@@ -175,6 +193,7 @@ class AdminPolicy(BaseModel):
     vulnerabilities: VulnerabilityPolicy = Field(default_factory=VulnerabilityPolicy)
     responses: ResponsesPolicy = Field(default_factory=ResponsesPolicy)
     monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
+    container: ContainerEngine | None = None
 
     @model_validator(mode="before")
     @classmethod

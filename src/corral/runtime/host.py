@@ -119,6 +119,8 @@ class Host:
         self.control = Control(self, open_lifecycle(lifecycle))
         self.responder = Responder(self)
         self.monitor = Monitor(self)
+        if container is None and self.policy.container is not None:
+            container = ContainerConfig(**self.policy.container.model_dump())
         self._container_config = container
         self._containers: ContainerBackend | None = None
         if isolation == "container":

@@ -320,3 +320,27 @@ def test_a_kernel_host_runs_the_tiers_that_require_it_in_containers(
     assert _leftovers(engine) == before
     started = {e.plugin: e.details["isolation"] for e in audit.query(kind="worker.started")}
     assert started == {bad.name: "container", "good-notes": "kernel"}
+
+
+def test_the_policy_file_names_the_engine_for_an_application_that_does_not(
+    home, audit, plugin_dir, engine, container_engine
+):
+    """An operator moves container tiers to an engine in policy.yaml; the host code is unchanged."""
+    (home / "policy.yaml").write_text(
+        "tiers:\n"
+        "  community:\n"
+        "    isolation: container\n"
+        "container:\n"
+        f"  engine: {container_engine.engine}\n"
+        f"  socket: {container_engine.base_url}\n"
+    )
+    before = _leftovers(engine)
+    with corral.Host(home=home, audit=audit) as h:  # no ContainerConfig in code
+        probe = h.load(plugin_dir("fixtures/engine_probe"))
+        (worker,) = _workers(engine)
+        assert worker.labels[WORKER_LABEL] == probe.name
+        assert probe.call("write_raw", "/evil") != "written"
+        assert not (Path(f"/proc/{int(worker.attrs['State']['Pid'])}/root") / "evil").exists()
+    assert _leftovers(engine) == before
+    (started,) = audit.query(kind="worker.started")
+    assert started.details["isolation"] == "container"
