@@ -170,6 +170,7 @@ def outcomes(tmp_path_factory):
 
 
 @pytest.mark.pen
+@pytest.mark.timeout(600)  # the first test's set-up runs every page (about a minute here)
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_the_examples_on_the_page_run(page, outcomes):
     failure = outcomes[page]
