@@ -27,6 +27,12 @@ class Limits:
 
     manifest_bytes: int = 256 * 1024
     frame_bytes: int = 16 * 1024 * 1024
+    frame_containers: int = 1_000_000
+    """Lists and maps in one decoded frame (and the length of any one of them).
+
+    A byte on the wire can become a 64-byte empty list in the host: without this
+    bound one 16 MiB frame of ``[[], [], ...]`` cost the host 1.3 GB.
+    """
     output_bytes: int = 64 * 1024
     log_line_bytes: int = 4096
     audit_detail_bytes: int = 16 * 1024
