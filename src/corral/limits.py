@@ -59,7 +59,12 @@ class Limits:
     host_call_runaways: int = 8
     vet_file_bytes: int = 1024 * 1024
     disk_scan_entries: int = 20_000
-    """How many directory entries the monitor walks in one ``$WORK``; past it, disk is a floor."""
+    """How many directory entries the monitor walks in one ``$WORK``.
+
+    A ``$WORK`` with more entries cannot be measured, so it counts as at its
+    ``disk_mb`` (breached, the workers killed): past the walk, the data hidden
+    behind enough empty files would otherwise go uncounted.
+    """
 
 
 DEFAULT_LIMITS = Limits()

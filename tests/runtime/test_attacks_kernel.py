@@ -6,9 +6,15 @@ effect judged from the host.
 
 from __future__ import annotations
 
+import psutil
 import pytest
 
+from corral.limits import Limits
+from corral.runtime.monitor import disk_used_mb
+from tests.runtime._monitoring import make_host
+
 pytestmark = pytest.mark.pen
+QUIET = {"monitoring": {"interval_seconds": 3600}}  # the test ticks by hand
 
 
 @pytest.fixture
@@ -43,3 +49,23 @@ def test_deny_learning_the_hosts_layout_from_the_pens_own_proc(smuggler, home, n
     seen = smuggler.call("read_own", name)
     assert seen  # the pen read its own file: what matters is what is in it
     assert str(home) not in seen and "/corral/exec-smuggler-" not in seen
+
+
+def test_deny_hiding_data_in_work_behind_many_empty_files(home, plugin_dir, audit):
+    """$WORK has no kernel quota; the monitor's walk of it is capped, so it must fail secure.
+
+    Walking only ``disk_scan_entries`` entries, the host counted about a tenth
+    of 8 MiB hidden among ten times as many empty files, and never acted on
+    disk_mb=5. The cap is lowered here (the host's own ``limits``) so the pen
+    need not make 200,000 files past the default one.
+    """
+    cap = 200
+    with make_host(home, QUIET, audit, limits=Limits(disk_scan_entries=cap)) as host:
+        filler = host.load(plugin_dir("fixtures/work_filler"))
+        pid = filler._slots.queue[0].pid
+        assert filler.call("fill", 10 * cap, 8) == 10 * cap + 8
+        assert disk_used_mb(home / "work" / "work-filler", cap=10**6) > 5  # really past it
+        host.monitor.tick()
+    (breach,) = audit.query(plugin="work-filler", kind="limit.breached")
+    assert breach.details["limit"] == "disk_mb"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
