@@ -27,6 +27,12 @@ class Limits:
 
     manifest_bytes: int = 256 * 1024
     frame_bytes: int = 16 * 1024 * 1024
+    frame_containers: int = 1_000_000
+    """Lists and maps in one decoded frame (and the length of any one of them).
+
+    A byte on the wire can become a 64-byte empty list in the host: without this
+    bound one 16 MiB frame of ``[[], [], ...]`` cost the host 1.3 GB.
+    """
     output_bytes: int = 64 * 1024
     log_line_bytes: int = 4096
     audit_detail_bytes: int = 16 * 1024
@@ -53,7 +59,12 @@ class Limits:
     host_call_runaways: int = 8
     vet_file_bytes: int = 1024 * 1024
     disk_scan_entries: int = 20_000
-    """How many directory entries the monitor walks in one ``$WORK``; past it, disk is a floor."""
+    """How many directory entries the monitor walks in one ``$WORK``.
+
+    A ``$WORK`` with more entries cannot be measured, so it counts as at its
+    ``disk_mb`` (breached, the workers killed): past the walk, the data hidden
+    behind enough empty files would otherwise go uncounted.
+    """
 
 
 DEFAULT_LIMITS = Limits()

@@ -5,7 +5,17 @@ import struct
 import pytest
 
 from corral.errors import ProtocolError
-from corral.protocol import Call, Connection, ErrorInfo, HostCall, Result, encode_frame, pair
+from corral.protocol import (
+    Call,
+    Connection,
+    ErrorInfo,
+    HostCall,
+    Result,
+    decode_body,
+    encode_frame,
+    from_wire,
+    pair,
+)
 
 
 def test_call_and_result_round_trip():
@@ -79,3 +89,32 @@ def test_empty_read_marks_the_peer_closed():
     conn = Connection()
     assert list(conn.receive_data(b"")) == []
     assert conn.closed
+
+
+def test_deny_a_frame_that_builds_more_containers_than_its_budget():
+    # one byte per empty list on the wire, 64 in the host: counted while they are built
+    body = b"\x82\xa4kind\xa4call\xa4args\x93\x90\x90\x90"
+    with pytest.raises(ProtocolError, match="lists and maps"):
+        decode_body(body, max_containers=4)  # the outer map, args, three lists: five
+    assert decode_body(body, max_containers=5)["args"] == [[], [], []]
+    with pytest.raises(ProtocolError, match="max_array_len"):  # refused before allocating
+        decode_body(b"\x81\xa4kind\xdd\xff\xff\xff\xff", max_containers=100)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "event", "id": 0, "type": "denied", "decision": "deny", "details": [1]},
+        {"kind": "event", "id": 0, "type": ["denied"], "decision": "deny"},
+        {"kind": "hostcall", "id": 1, "name": ["x"]},
+        {"kind": "hostcall", "id": 1, "name": "x", "kwargs": {"a": 1, "b": [2]}, "args": "no"},
+        {"kind": "ready", "id": 0, "callables": [1]},
+        {"kind": "ready", "id": 0, "hooks": {"point": 3}},
+        {"kind": "result", "id": True, "ok": True},
+        {"kind": "result", "id": 1, "ok": "yes"},
+        {"kind": "result", "id": 1, "ok": False, "error": "not a map"},
+    ],
+)
+def test_deny_fields_of_the_wrong_shape(fields):
+    with pytest.raises(ProtocolError, match=r"bad \w+ message"):
+        from_wire(fields)

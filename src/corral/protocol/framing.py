@@ -30,10 +30,36 @@ def encode_frame(message: dict[str, Any], *, max_bytes: int = DEFAULT_LIMITS.fra
     return _HEADER.pack(len(body)) + body
 
 
-def decode_body(body: bytes) -> dict[str, Any]:
-    """Parse one frame body into a map, refusing anything else."""
+def decode_body(
+    body: bytes, *, max_containers: int = DEFAULT_LIMITS.frame_containers
+) -> dict[str, Any]:
+    """Parse one frame body into a map, refusing anything else.
+
+    The frame's byte bound does not bound what it decodes to: an empty list
+    is one byte on the wire and 64 in the host. So the lists and maps one frame
+    may build are counted (and each one's announced length is checked before
+    msgpack allocates it), and a frame past ``max_containers`` is refused
+    while it is still being built.
+    """
+    left = max_containers
+
+    def count(container: Any) -> Any:
+        nonlocal left
+        left -= 1
+        if left < 0:
+            raise ValueError(f"more than {max_containers} lists and maps in one frame")
+        return container
+
     try:
-        value = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        value = msgpack.unpackb(
+            body,
+            raw=False,
+            strict_map_key=True,
+            list_hook=count,
+            object_hook=count,
+            max_array_len=max_containers,
+            max_map_len=max_containers,
+        )
     except Exception as exc:
         raise ProtocolError(f"malformed frame: {exc}") from exc
     if not isinstance(value, dict) or not isinstance(value.get("kind"), str):
@@ -44,9 +70,15 @@ def decode_body(body: bytes) -> dict[str, Any]:
 class FrameDecoder:
     """Accumulates bytes and yields complete message maps."""
 
-    def __init__(self, *, max_bytes: int = DEFAULT_LIMITS.frame_bytes) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int = DEFAULT_LIMITS.frame_bytes,
+        max_containers: int = DEFAULT_LIMITS.frame_containers,
+    ) -> None:
         self._buffer = bytearray()
         self._max = max_bytes
+        self._containers = max_containers
 
     def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
         """Add bytes; yield every message they complete."""
@@ -60,7 +92,7 @@ class FrameDecoder:
                 return
             body = bytes(self._buffer[_HEADER.size : end])
             del self._buffer[:end]
-            yield decode_body(body)
+            yield decode_body(body, max_containers=self._containers)
 
     @property
     def pending(self) -> int:

@@ -9,6 +9,8 @@ in the host.
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -166,9 +168,55 @@ def from_wire(data: dict[str, Any]) -> Message:
         message = cls(**values)
     except TypeError as exc:
         raise ProtocolError(f"bad {cls.KIND} message: {exc}") from exc
-    if not isinstance(message.id, int):
-        raise ProtocolError(f"{cls.KIND} message id must be an integer")
+    for name, expected in _hints(cls).items():
+        if not _fits(getattr(message, name), expected):
+            raise ProtocolError(f"bad {cls.KIND} message: {name!r} is not {_spell(expected)}")
     return message
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """A message class's field types, resolved once (the annotations are strings here)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        resolved = typing.get_type_hints(cls)
+        hints = _HINTS[cls] = {name: resolved[name] for name in _names(cls)}
+    return hints
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    """Whether a decoded value has a field's declared type, one container level deep.
+
+    The peer may be a hostile plugin: a ``details`` that is a list, or a host
+    call's ``name`` that is a list, must stop here as a ``ProtocolError``
+    rather than surface as an AttributeError from deep inside the host.
+    """
+    if expected is Any:
+        return True
+    if isinstance(expected, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    origin = typing.get_origin(expected)
+    if origin is list:
+        (item,) = typing.get_args(expected)
+        return isinstance(value, list) and (item is Any or all(_fits(v, item) for v in value))
+    if origin is dict:
+        key, item = typing.get_args(expected)
+        return isinstance(value, dict) and all(
+            _fits(k, key) and (item is Any or _fits(v, item)) for k, v in value.items()
+        )
+    return isinstance(value, expected)
+
+
+def _spell(expected: Any) -> str:
+    return getattr(expected, "__name__", None) or str(expected)
 
 
 _NAMES: dict[type, frozenset[str]] = {}

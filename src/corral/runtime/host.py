@@ -621,14 +621,17 @@ class Host:
 
     def _ready(self, handle: PluginHandle, worker: WorkerProcess, layers_off: list[str]) -> Worker:
         """Wait for the plugin's setup under the init timeout; record the start or the crash."""
-        on_event = self._event_handler(handle, str(worker.pid))
+        # Import and setup() are plugin code too: the per-call cap on its reports applies.
+        events = _EventCap(self._event_handler(handle, str(worker.pid)), self.limits)
         try:
-            worker.wait_ready(handle.grant.limits.init_timeout_seconds, on_event)
+            worker.wait_ready(handle.grant.limits.init_timeout_seconds, events)
         except PluginError as exc:
+            self._summarise_flood(handle, worker, events.over, during="setup")
             self.record(
                 "worker.crashed", handle.name, "deny", worker=str(worker.pid), error=str(exc)[:500]
             )
             raise
+        self._summarise_flood(handle, worker, events.over, during="setup")
         self._callables[handle.name] = worker.callables
         self._register_hooks(handle, worker.hooks)
         self.record(
@@ -790,24 +793,15 @@ class Host:
         limit: str,
     ) -> tuple[Any, Usage]:
         timeout = handle.grant.limits.call_timeout_seconds if timeout is None else timeout
-        reported = self._event_handler(handle, str(worker.pid), pending)
-        seen: list[Event] = []
-        cap = self.limits.worker_events_per_call
-
-        def on_event(event: Event) -> None:
-            # The worker's reports come from code the plugin controls: past the cap,
-            # a flood is counted, not written one by one (see _summarise_flood).
-            seen.append(event)
-            if len(seen) <= cap:
-                reported(event)
+        events = _EventCap(self._event_handler(handle, str(worker.pid), pending), self.limits)
 
         def on_hostcall(message: HostCall, left: float) -> Result:
             return self._host_call(handle, message, left, pending)
 
         try:
-            value, usage = worker.call(call, timeout, on_event, on_hostcall, limit)
+            value, usage = worker.call(call, timeout, events, on_hostcall, limit)
         except PluginError as exc:
-            self._summarise_flood(handle, worker, call, len(seen) - cap)
+            self._summarise_flood(handle, worker, events.over, callable=call.name)
             kind = "timeout" if type(exc).__name__ == "PluginTimeout" else "call.failed"
             if worker.dead:
                 kind = kind if kind == "timeout" else "worker.crashed"
@@ -828,11 +822,11 @@ class Host:
                 self.responder.violation(handle, violation, kind, pending, callable=call.name)
             raise
         except BaseException:
-            self._summarise_flood(handle, worker, call, len(seen) - cap)
-            if seen:
+            self._summarise_flood(handle, worker, events.over, callable=call.name)
+            if events.seen:
                 self.audit.flush()
             raise
-        self._summarise_flood(handle, worker, call, len(seen) - cap)
+        self._summarise_flood(handle, worker, events.over, callable=call.name)
         self.record(
             "call.completed",
             handle.name,
@@ -841,12 +835,17 @@ class Host:
             callable=call.name,
             usage=usage.to_dict(),
         )
-        if seen:
+        if events.seen:
             self.audit.flush()
         return value, usage
 
-    def _summarise_flood(self, handle: PluginHandle, worker: Worker, call: Call, over: int) -> None:
-        """One acknowledged record for the reports past the per-call cap: counted, not lost."""
+    def _summarise_flood(
+        self, handle: PluginHandle, worker: Worker, over: int, **where: Any
+    ) -> None:
+        """One acknowledged record for the reports past the cap: counted, not lost.
+
+        ``where`` names the call (``callable``) or the start (``during="setup"``).
+        """
         if over > 0:
             self.record(
                 "denied",
@@ -854,9 +853,10 @@ class Host:
                 "deny",
                 source="worker",
                 worker=str(worker.pid),
-                callable=call.name,
                 suppressed=over,
-                reason=f"more than {self.limits.worker_events_per_call} reports in one call",
+                reason=f"more than {self.limits.worker_events_per_call} reports in one "
+                + ("start" if "during" in where else "call"),
+                **where,
             )
 
     def _event_handler(
@@ -956,3 +956,26 @@ def _grant_details(granted: Grant) -> dict[str, Any]:
         "isolation": granted.isolation,
         "notes": list(granted.notes),
     }
+
+
+class _EventCap:
+    """A worker's reports for one call or one start: written up to the cap, then counted.
+
+    The reports come from code the plugin controls; past
+    ``Limits.worker_events_per_call`` a flood is counted in one record
+    (``Host._summarise_flood``), not written one by one.
+    """
+
+    def __init__(self, reported: Callable[[Event], None], limits: Limits) -> None:
+        self._reported = reported
+        self._cap = limits.worker_events_per_call
+        self.seen = 0
+
+    def __call__(self, event: Event) -> None:
+        self.seen += 1
+        if self.seen <= self._cap:
+            self._reported(event)
+
+    @property
+    def over(self) -> int:
+        return self.seen - self._cap

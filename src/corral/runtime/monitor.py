@@ -63,6 +63,8 @@ class Sample:
     tasks: int = 0
     open_files: int = 0
     disk_mb: float = 0.0
+    disk_complete: bool = True
+    """False when ``$WORK`` held more entries than the walk may count: ``disk_mb`` is a floor."""
     hostcalls_per_second: float = 0.0
     net_connections: int = 0
     net_bytes: int = 0
@@ -121,7 +123,14 @@ def _processes(pid: int, cgroup: Any) -> list[psutil.Process]:
 
 
 def disk_used_mb(root: Path, cap: int = DEFAULT_LIMITS.disk_scan_entries) -> float:
-    """Blocks allocated under ``root`` (sparse holes do not count), walking at most ``cap``.
+    """Blocks allocated under ``root`` in MiB, a floor when it holds more than ``cap`` entries."""
+    return disk_usage(root, cap)[0]
+
+
+def disk_usage(root: Path, cap: int = DEFAULT_LIMITS.disk_scan_entries) -> tuple[float, bool]:
+    """(MiB allocated under ``root``, whether every entry was counted), walking at most ``cap``.
+
+    Sparse holes do not count.
 
     The tree belongs to the plugin, which may swap a directory for a symlink
     while the host walks it: every directory is opened relative to its
@@ -131,10 +140,10 @@ def disk_used_mb(root: Path, cap: int = DEFAULT_LIMITS.disk_scan_entries) -> flo
     try:
         fd = os.open(root, _DIR_FLAGS)
     except OSError:
-        return 0.0
+        return 0.0, True
     budget = [cap]
     try:
-        return _walk(fd, budget, 0) / MIB
+        return _walk(fd, budget, 0) / MIB, budget[0] >= 0
     finally:
         os.close(fd)
 
@@ -238,6 +247,8 @@ class Monitor:
     def sample(self, handle: PluginHandle) -> Sample:
         now = self._host._clock()
         readings = [read_worker(w.pid, getattr(w, "cgroup", None)) for w in handle.pen_workers()]
+        work = self._host.home.work / handle.name
+        disk_mb, disk_complete = disk_usage(work, self._host.limits.disk_scan_entries)
         cpu = sum(r.cpu_seconds for r in readings)
         percent, rate = self._rates(handle.name, now, cpu, self._host.hostcall_count(handle.name))
         sample = Sample(
@@ -250,7 +261,8 @@ class Monitor:
             processes=sum(r.processes for r in readings),
             tasks=sum(r.tasks for r in readings),
             open_files=max((r.open_files for r in readings), default=0),
-            disk_mb=disk_used_mb(self._host.home.work / handle.name),
+            disk_mb=disk_mb,
+            disk_complete=disk_complete,
             hostcalls_per_second=rate,
             **_network(self._host.network_usage(handle.name)),
         )
@@ -284,8 +296,11 @@ class Monitor:
         limits = handle.grant.limits
         workers = max(1, sample.workers)
         # (metric, used, limit, whether the monitor acts at 100 %)
+        # A $WORK too big to walk cannot be vouched for: fail secure, it is at its limit.
+        # Otherwise a plugin could hide any amount of data behind enough empty files.
+        disk = sample.disk_mb if sample.disk_complete else max(sample.disk_mb, limits.disk_mb)
         checks: list[tuple[str, float, float, bool]] = [
-            ("disk_mb", sample.disk_mb, limits.disk_mb, True),
+            ("disk_mb", disk, limits.disk_mb, True),
             ("open_files", sample.open_files, limits.open_files, True),
             ("processes", sample.tasks, task_limit(limits.processes) * workers, True),
             ("memory_mb", sample.memory_mb, limits.memory_mb * workers, False),

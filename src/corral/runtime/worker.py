@@ -255,8 +255,24 @@ class WorkerProcess:
                 data = b""
             if not data:
                 raise _Ended("closed")
-            self._inbox.extend(self.conn.receive_data(data))
+            try:
+                self._inbox.extend(self.conn.receive_data(data))
+            except errors.ProtocolError as exc:
+                raise self._broke_protocol(exc) from exc
         return self._inbox.pop(0)
+
+    def _broke_protocol(self, exc: errors.ProtocolError) -> errors.PluginCrashed:
+        """A frame the protocol refuses: the worker is the plugin's, so it is killed.
+
+        A lying id, a malformed frame or a field of the wrong type is the
+        plugin writing to its own channel; the channel cannot be trusted to be
+        in step again, and the caller must see a plugin failure (recorded as a
+        crash and counted for the response ladders), not a host error.
+        """
+        self.kill()
+        return errors.PluginCrashed(
+            f"{self.plugin}: the worker broke the channel protocol ({exc}); it was killed"
+        )
 
     def _fail(self, limit: str, seconds: float, deadline: float) -> Any:
         """The channel ended or the deadline passed: kill, then say why as an error."""

@@ -4,11 +4,13 @@ The order is the design (DESIGN.md, "Confinement") and each step depends on
 the one before:
 
 1. session: the pen inherits nothing it was not handed (fds, environment).
-2. cgroup, then namespaces. As root, the namespaces are created *as root*, so
-   they belong to the host's user namespace: when the pen later gets a user
-   namespace of its own, the capabilities it holds there give it no power
-   over its mounts, network or hostname. Without root, the user namespace
-   comes first and owns the rest (the only way to create them).
+2. cgroup (as root, with a cgroup namespace rooted at it, so the pen
+   cannot read the host's cgroup path), then namespaces. As root, the
+   namespaces are created *as root*, so they belong to the host's user
+   namespace: when the pen later gets a user namespace of its own, the
+   capabilities it holds there give it no power over its mounts, network
+   or hostname. Without root, the user namespace comes first and owns the
+   rest (the only way to create them).
 3. mounts, hostname and loopback while the process can still do them.
 4. identity (as root): the pen's uid, then its own user namespace, whose
    per-user object limits (namespaces, inotify, fanotify) are set to 0.
@@ -63,15 +65,18 @@ def _new_session(plan: EnforcementPlan, keep_fds: Sequence[int]) -> None:
     os.environ.update(dict(plan.env))
 
 
-def _join_cgroup(plan: EnforcementPlan) -> None:
+def _join_cgroup(plan: EnforcementPlan) -> bool:
+    """Join the plan's cgroup; whether the pen is now in a group of its own."""
     if not (plan.layer_on("cgroups") and rlimits.cgroup_in_force(plan)):
-        return
+        return False
     if not cgroups.member(plan.cgroup_name):  # a spare joined before its plan came
         cgroups.join(plan.cgroup_name, os.getpid())
+    return True
 
 
 def _enter_as_root(plan: EnforcementPlan) -> None:
-    _join_cgroup(plan)
+    if _join_cgroup(plan):
+        namespaces.root_own_cgroup()
     layers = namespaces.wanted(plan, user=False)
     namespaces.unshare(layers)
     alive = namespaces.split_reaper() if "pidns" in layers else None

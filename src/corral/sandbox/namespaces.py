@@ -34,6 +34,7 @@ from corral.policy.plan import EnforcementPlan
 from corral.sandbox import _libc
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
@@ -92,6 +93,21 @@ def unshare(layers: Sequence[str]) -> None:
             raise SandboxUnavailable(
                 layer, f"unshare refused ({exc.strerror}); needs {REQUIREMENTS[layer]}"
             ) from exc
+
+
+def root_own_cgroup() -> None:
+    """Make the pen's cgroup the root of its view: a cgroup namespace, entered after joining.
+
+    Without it ``/proc/self/cgroup`` (readable in every pen) names the host's
+    cgroup path, which tells the plugin how the host is run and names it. Part
+    of the cgroups layer: the group the pen just joined is what it may see.
+    """
+    try:
+        _libc.syscall("unshare", ctypes.c_int(CLONE_NEWCGROUP))
+    except OSError as exc:
+        raise SandboxUnavailable(
+            "cgroups", f"unshare(CLONE_NEWCGROUP) refused ({exc.strerror}); needs Linux 4.6+"
+        ) from exc
 
 
 def map_ids(uid: int, gid: int) -> None:
