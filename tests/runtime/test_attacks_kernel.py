@@ -6,6 +6,7 @@ effect judged from the host.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -40,17 +41,60 @@ def test_deny_exec_of_a_program_copied_by_the_plugin(smuggler, home, how):
     assert status == 7  # every exec refused: the child fell through to its exit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="leak: /proc/self is readable in every pen, and its mountinfo lists the host's "
-    "mounts (CORRAL_HOME, the store digest, other containers' overlay dirs): the pen shares "
-    "the host's mount tree under Landlock. Fix: a pen root of its own (pivot_root), or "
-    "Landlock rules on chosen /proc/self entries instead of the whole directory",
+@pytest.fixture
+def reader(host, plugin_dir):
+    return host.load(plugin_dir("fixtures/proc_reader"))
+
+
+TASK_TABLES = ("mountinfo", "mounts")  # a task dir has no mountstats
+# Every spelling of the pen's own mount table: its pid dir, its pid 1, its task dir.
+OWN_TABLE_PATHS = (
+    *(f"/proc/{pid}/{name}" for pid in ("self", "1") for name in (*TASK_TABLES, "mountstats")),
+    *(f"/proc/self/task/{{tid}}/{name}" for name in TASK_TABLES),
+    "/proc/mounts",
 )
-def test_deny_learning_the_hosts_mounts_from_the_pens_own_mountinfo(smuggler, home):
-    seen = smuggler.call("read_own", "mountinfo")
-    assert "/run/corral/work" in seen  # the pen read its own mount table: what is in it matters
-    assert str(home) not in seen
+
+
+@pytest.mark.parametrize("path", OWN_TABLE_PATHS)
+def test_deny_learning_the_hosts_mounts_from_the_pens_own_mountinfo(reader, home, path):
+    """The pen's mount namespace is a copy of the host's: its table names CORRAL_HOME.
+
+    Even a pen root of its own would still show the bind mounts' source paths
+    (mountinfo's field 4), so the table itself must stay unread. Read with
+    ctypes, past the guard: Landlock alone refuses it.
+    """
+    status = reader.call("read_raw", "/proc/self/status")
+    assert "Pid:\t1\n" in status["text"]  # the pen reads its own /proc, as pid 1 of its own
+    got = reader.call("read_raw", path)
+    assert got == {"errno": errno.EACCES}
+    assert str(home) not in str(got)
+
+
+@pytest.mark.parametrize("name", TASK_TABLES)
+def test_deny_a_thread_of_the_pen_its_mount_table(reader, home, name):
+    """/proc/thread-self is the task dir of the calling thread, beneath pid 1's dir."""
+    got = reader.call("read_in_thread", f"/proc/thread-self/{name}")
+    assert got == {"errno": errno.EACCES}
+    assert str(home) not in str(got)
+
+
+@pytest.mark.parametrize("path", ["/proc/self/mountinfo", "/proc/1/mountinfo"])
+def test_deny_a_forked_child_the_pens_mount_table(reader, home, path):
+    """A child's own pid dir was made after the ruleset: no rule covers it, nor pid 1's table."""
+    assert "Pid:\t1\n" in reader.call("read_in_child", "/proc/1/status")["text"]
+    got = reader.call("read_in_child", path)
+    assert got == {"errno": errno.EACCES}
+    assert str(home) not in str(got)
+
+
+@pytest.mark.parametrize("path", ["/proc/self/mountinfo", "/proc/1/mountinfo", "/proc/mounts"])
+def test_deny_a_granted_program_the_pens_mount_table(reader, home, path):
+    """A granted cat is a native child of the pen: the kernel alone answers it."""
+    control = reader.call("cat", "/proc/1/status")
+    assert control["code"] == 0 and "Pid:\t1\n" in control["stdout"]  # cat runs and reads
+    got = reader.call("cat", path)
+    assert got["code"] != 0 and "Permission denied" in got["stderr"]
+    assert str(home) not in got["stdout"]
 
 
 @root_only

@@ -26,6 +26,31 @@ from corral.policy import Grant
 from corral.policy.decision import Request
 from corral.policy.plan import PEN_PLUGIN_DIR, PEN_PROXY_PORT, PEN_WORK_DIR, EnforcementPlan
 
+PROC_SELF = (
+    "cgroup",
+    "cmdline",
+    "comm",
+    "fd",
+    "fdinfo",
+    "io",
+    "limits",
+    "maps",
+    "net",
+    "stat",
+    "statm",
+    "status",
+)
+"""What a pen may read of its own ``/proc/self``: never the directory whole.
+
+The pen's mount namespace is a copy of the host's, so ``mountinfo``, ``mounts``
+and ``mountstats`` name CORRAL_HOME, store digests and other containers' dirs;
+even a pen root of its own would still show its bind mounts' source paths.
+``task`` is left out because each thread's dir holds the same tables. The
+rules are made in the pen's pid 1 and bind to those inodes, so a process the
+pen forks later has no readable ``/proc/self`` at all (it can still read
+these entries through ``/proc/1``): deny by default, and nothing ordinary
+code does in a child needs it (subprocess closes fds with close_range).
+"""
 SYSTEM_READ = (
     "/usr/lib",
     "/usr/lib64",
@@ -50,7 +75,7 @@ SYSTEM_READ = (
     "/dev/urandom",
     "/dev/random",
     "/dev/zero",
-    "/proc/self",
+    *(f"/proc/self/{entry}" for entry in PROC_SELF),
     "/proc/cpuinfo",
     "/proc/meminfo",
     "/sys/devices/system/cpu",
