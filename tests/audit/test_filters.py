@@ -3,6 +3,8 @@
 import itertools
 from datetime import UTC, datetime
 
+import pytest
+
 from corral.audit import AuditEvent, MemorySink
 from corral.audit.filters import EventFilter
 from corral.audit.sqlite import SqliteStore
@@ -44,7 +46,7 @@ def test_stores_and_sinks_select_the_same_events_for_every_filter(tmp_path):
         assert len(everything) == 10
         for wanted in FILTERS:
             in_sql = [e.id for e in store.query(**wanted)]
-            in_python = [e.id for e in everything if EventFilter.of(**wanted).matches(e)]
+            in_python = [e.id for e in everything if EventFilter(**wanted).matches(e)]
             assert in_sql == in_python, wanted
             assert [e.id for e in sink.query(**wanted)] == in_sql, wanted
             paged = store.page(**wanted, limit=100)
@@ -58,6 +60,16 @@ def test_stores_and_sinks_select_the_same_events_for_every_filter(tmp_path):
 
 
 def test_a_filter_value_never_becomes_sql():
-    conditions, params = EventFilter.of(plugin="p' OR 1=1 --", since=5).where()
+    conditions, params = EventFilter(plugin="p' OR 1=1 --", since=5).where()
     assert conditions == ["plugin = ?", "time >= ?"]
     assert params == ["p' OR 1=1 --", 5.0]
+
+
+def test_an_unknown_filter_is_refused_by_every_backend(tmp_path):
+    store = SqliteStore(tmp_path / "corral.db", host_id="a")
+    try:
+        for query in (store.query, store.page, MemorySink("a").query):
+            with pytest.raises(TypeError, match="unknown audit filter 'plugn'"):
+                query(plugn="p")
+    finally:
+        store.close()

@@ -11,66 +11,53 @@ fields, ``since`` inclusive, ``until`` exclusive.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from corral.audit.events import AuditEvent
 from corral.audit.retention import Moment, to_epoch
 
 
-@dataclass(frozen=True)
+class PageFilters(TypedDict, total=False):
+    """The filters of the dashboard's pages (``SqlStore.page``); ``None`` means any."""
+
+    plugin: str | None
+    kind: str | None
+    decision: str | None
+    since: Moment | None
+    until: Moment | None
+
+
+class Filters(PageFilters, total=False):
+    """Every filter of ``query``: the pages' ones and the host. Times: number, datetime, ISO."""
+
+    host_id: str | None
+
+
+_EQUAL = ("plugin", "kind", "decision", "host_id")
+
+
 class EventFilter:
-    """The filters of one query; ``None`` means "any". Times are epoch seconds."""
+    """The filters of one query, read once: times become epoch seconds, unknown names an error."""
 
-    plugin: str | None = None
-    kind: str | None = None
-    decision: str | None = None
-    host_id: str | None = None
-    since: float | None = None
-    until: float | None = None
-
-    @classmethod
-    def of(
-        cls,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        host_id: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-    ) -> EventFilter:
-        """The filters as callers give them: times as numbers, datetimes or ISO strings."""
-        return cls(
-            plugin,
-            kind,
-            decision,
-            host_id,
-            None if since is None else to_epoch(since),
-            None if until is None else to_epoch(until),
-        )
-
-    def _fields(self) -> tuple[tuple[str, str | None], ...]:
-        """(column or attribute, wanted value) of the equality filters."""
-        return (
-            ("plugin", self.plugin),
-            ("kind", self.kind),
-            ("decision", self.decision),
-            ("host_id", self.host_id),
-        )
+    def __init__(self, **filters: Unpack[Filters]) -> None:
+        unknown = sorted(set(filters) - Filters.__optional_keys__)
+        if unknown:
+            known = ", ".join(sorted(Filters.__optional_keys__))
+            raise TypeError(f"unknown audit filter {unknown[0]!r}: the filters are {known}")
+        wanted: dict[str, Any] = dict(filters)
+        self.equal = tuple((name, wanted[name]) for name in _EQUAL if wanted.get(name) is not None)
+        since, until = filters.get("since"), filters.get("until")
+        self.since = None if since is None else to_epoch(since)
+        self.until = None if until is None else to_epoch(until)
 
     def where(self) -> tuple[list[str], list[Any]]:
         """SQL conditions with ``?`` placeholders, and their parameters, to be ANDed.
 
-        Column names come from this class, never from the caller; values only
+        Column names come from this module, never from the caller; values only
         ever travel as parameters.
         """
-        conditions: list[str] = []
-        params: list[Any] = []
-        for column, value in self._fields():
-            if value is not None:
-                conditions.append(f"{column} = ?")
-                params.append(value)
+        conditions = [f"{column} = ?" for column, _ in self.equal]
+        params: list[Any] = [value for _, value in self.equal]
         if self.since is not None:
             conditions.append("time >= ?")
             params.append(self.since)
@@ -82,7 +69,7 @@ class EventFilter:
     def matches(self, event: AuditEvent) -> bool:
         """Whether ``event`` passes every filter: the same test as :meth:`where`, in Python."""
         return (
-            all(value is None or getattr(event, name) == value for name, value in self._fields())
+            all(getattr(event, name) == value for name, value in self.equal)
             and (self.since is None or event.time >= self.since)
             and (self.until is None or event.time < self.until)
         )
@@ -91,22 +78,9 @@ class EventFilter:
 class Queryable(ABC):
     """``query`` as every backend offers it; a backend answers one :class:`EventFilter`."""
 
-    def query(
-        self,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        host_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]:
+    def query(self, *, limit: int | None = None, **filters: Unpack[Filters]) -> list[AuditEvent]:
         """Events matching every filter given, oldest first; ``until`` is exclusive."""
-        wanted = EventFilter.of(
-            plugin=plugin, kind=kind, decision=decision, host_id=host_id, since=since, until=until
-        )
-        return self._query(wanted, limit)
+        return self._query(EventFilter(**filters), limit)
 
     @abstractmethod
     def _query(self, wanted: EventFilter, limit: int | None) -> list[AuditEvent]:

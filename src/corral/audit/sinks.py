@@ -22,12 +22,11 @@ import threading
 from abc import abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Unpack
 
 from corral.audit.chain import ChainReport, Link, verify_chain
 from corral.audit.events import GENESIS, AuditEvent
-from corral.audit.filters import EventFilter, Queryable
-from corral.audit.retention import Moment
+from corral.audit.filters import EventFilter, Filters, Queryable
 
 
 def default_host_id() -> str:
@@ -46,17 +45,8 @@ class AuditSink(Protocol):
 
     def flush(self) -> None: ...
 
-    def query(
-        self,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        host_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]: ...
+    def query(self, *, limit: int | None = None, **filters: Unpack[Filters]) -> list[AuditEvent]:
+        """Events matching every filter given (:class:`~corral.audit.filters.Filters`)."""
 
     def close(self) -> None: ...
 

@@ -39,12 +39,12 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from corral.audit.chain import ChainReport, Link, verify_chain
 from corral.audit.events import GENESIS, AuditEvent
-from corral.audit.filters import EventFilter, Queryable
-from corral.audit.retention import Moment, to_seconds
+from corral.audit.filters import EventFilter, PageFilters, Queryable
+from corral.audit.retention import to_seconds
 from corral.errors import AuditError
 
 SCHEMA_VERSION = 1
@@ -339,13 +339,9 @@ class SqlStore(Queryable):
     def page(
         self,
         *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
+        **filters: Unpack[PageFilters],
     ) -> list[AuditEvent]:
         """Newest first, at most ``limit``, strictly older than the ``before`` cursor.
 
@@ -354,9 +350,7 @@ class SqlStore(Queryable):
         where an ``OFFSET`` would walk every row before it. ``until`` is
         exclusive, like :meth:`query`'s.
         """
-        where, params = EventFilter.of(
-            plugin=plugin, kind=kind, decision=decision, since=since, until=until
-        ).where()
+        where, params = EventFilter(**filters).where()
         if before is not None:
             where.append("time <= ? AND (time < ? OR id < ?)")
             params.extend((float(before[0]), float(before[0]), str(before[1])))
