@@ -7,11 +7,16 @@ its wait status and the counters the kernel keeps in the group's files.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -188,20 +193,67 @@ def test_available_reports_each_controller():
     assert set(cgroups.available()) == set(cgroups.CONTROLLERS)
 
 
-def test_sweep_removes_only_stale_empty_groups() -> None:
-    """A host killed by SIGKILL leaves groups behind; the next host clears the empty, old ones."""
-    group = CgroupSet.create(
-        f"sweep-{uuid.uuid4().hex[:8]}", memory_mb=0, processes=0, cpu_percent=0
+# A host process that sweeps, started fresh (its groups are read once per process), which
+# makes one group and then sweeps with the clock it is given. It waits on stdin so the test
+# can move it into a private group first: its sweep then sees only that group's subtree.
+_SWEEPER = """
+import json, sys, time
+sys.stdin.readline()
+from corral.sandbox import cgroups
+from corral.sandbox.cgroups import CgroupSet
+group = CgroupSet.create("left-behind", memory_mb=0, processes=0, cpu_percent=0)
+young = cgroups.sweep_stale(now=time.time(), older_than=3600)
+print(json.dumps({"group": [str(p) for _, p in group.dirs], "swept": [str(p) for p in young]}))
+sys.stdout.flush()
+sys.stdin.readline()
+old = cgroups.sweep_stale(now=time.time() + 7200, older_than=3600)
+print(json.dumps({"swept": [str(p) for p in old]}))
+"""
+
+
+def test_sweep_removes_only_stale_empty_groups_under_the_hosts_own_group() -> None:
+    """A host killed by SIGKILL leaves groups behind; the next host clears the empty, old ones.
+
+    The sweeping host runs inside a private group of this test's, so even a clock two hours
+    ahead (every empty group looks stale) can reach only what this test made: the sweep
+    never removes the brand-new groups of other hosts and test runs on this machine. An
+    empty group of the test's own, beside the private one, shows it from outside.
+    """
+    tag = uuid.uuid4().hex[:8]
+    host_group = CgroupSet.create(f"sweep-host-{tag}", memory_mb=0, processes=0, cpu_percent=0)
+    neighbour = CgroupSet.create(f"sweep-other-{tag}", memory_mb=0, processes=0, cpu_percent=0)
+    host_dirs = {path for _, path in host_group.dirs}
+    made: list[Path] = []
+    sweeper = subprocess.Popen(
+        [sys.executable, "-c", _SWEEPER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    assert sweeper.stdin is not None and sweeper.stdout is not None
     try:
-        young = cgroups.sweep_stale(now=time.time(), older_than=3600)
-        assert group.name not in {p.name for p in young}  # may be another host's, still filling
-        assert all(path.exists() for _, path in group.dirs)
-        old = cgroups.sweep_stale(now=time.time() + 7200, older_than=3600)
-        assert group.name in {p.name for p in old}
-        assert not any(path.exists() for _, path in group.dirs)
+        host_group.join(sweeper.pid)
+        sweeper.stdin.write("go\n")
+        sweeper.stdin.flush()
+        first = json.loads(sweeper.stdout.readline())
+        made.extend(Path(p) for p in first["group"])
+        assert made and all(path.parent.parent in host_dirs for path in made)
+        assert first["swept"] == []  # young: may be another host's, still filling
+        assert all(path.is_dir() for path in made)
+
+        sweeper.stdin.write("go\n")
+        sweeper.stdin.flush()
+        swept = {Path(p) for p in json.loads(sweeper.stdout.readline())["swept"]}
+        assert swept == set(made)  # old and empty: gone, and nothing else
+        assert not any(path.exists() for path in made)
+        assert all(path.is_dir() for _, path in neighbour.dirs)
+        assert sweeper.wait(timeout=30) == 0
     finally:
-        group.destroy()
+        sweeper.kill()
+        sweeper.wait()
+        inside = [path / "corral" for path in host_dirs]  # the sweeping host's own base
+        for path in [*made, *(base / "left-behind" for base in inside), *inside]:
+            with contextlib.suppress(FileNotFoundError):
+                path.rmdir()
+        host_group.destroy()
+        neighbour.destroy()
 
 
 def test_a_renamed_group_keeps_its_members_and_gets_its_limits_late(make_group):

@@ -19,13 +19,14 @@ import json
 import os
 import socket
 import threading
+from abc import abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Unpack
 
 from corral.audit.chain import ChainReport, Link, verify_chain
 from corral.audit.events import GENESIS, AuditEvent
-from corral.audit.retention import Moment, to_epoch
+from corral.audit.filters import EventFilter, Filters, Queryable
 
 
 def default_host_id() -> str:
@@ -44,45 +45,23 @@ class AuditSink(Protocol):
 
     def flush(self) -> None: ...
 
-    def query(
-        self,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        host_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]: ...
+    def query(self, *, limit: int | None = None, **filters: Unpack[Filters]) -> list[AuditEvent]:
+        """Events matching every filter given (:class:`~corral.audit.filters.Filters`)."""
 
     def close(self) -> None: ...
 
 
-def select(
-    events: Iterable[AuditEvent],
-    *,
-    plugin: str | None = None,
-    kind: str | None = None,
-    decision: str | None = None,
-    since: Moment | None = None,
-    until: Moment | None = None,
-    host_id: str | None = None,
-    limit: int | None = None,
-) -> list[AuditEvent]:
-    """The query semantics every sink shares, applied to events in hand (oldest first)."""
-    start = to_epoch(since) if since is not None else None
-    end = to_epoch(until) if until is not None else None
-    wanted = {"plugin": plugin, "kind": kind, "decision": decision, "host_id": host_id}
-    found = [
-        e
-        for e in events
-        if all(v is None or getattr(e, k) == v for k, v in wanted.items())
-        and (start is None or e.time >= start)
-        and (end is None or e.time < end)
-    ]
-    found.sort(key=lambda e: (e.time, e.host_id, e.seq))
-    return found if limit is None else found[: max(0, limit)]
+class _InHand(Queryable):
+    """``query`` for a sink that can list all its events (in memory, or one file)."""
+
+    @abstractmethod
+    def _events(self) -> Iterable[AuditEvent]:
+        """Every event the sink holds, in any order."""
+
+    def _query(self, wanted: EventFilter, limit: int | None) -> list[AuditEvent]:
+        found = [e for e in self._events() if wanted.matches(e)]
+        found.sort(key=lambda e: (e.time, e.host_id, e.seq))
+        return found if limit is None else found[: max(0, limit)]
 
 
 class _Chain:
@@ -99,7 +78,7 @@ class _Chain:
         return linked
 
 
-class MemorySink:
+class MemorySink(_InHand):
     """Keeps events in a list: for tests and for embedding without a disk."""
 
     def __init__(self, host_id: str | None = None) -> None:
@@ -117,29 +96,9 @@ class MemorySink:
     def flush(self) -> None:
         pass
 
-    def query(
-        self,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        host_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]:
+    def _events(self) -> list[AuditEvent]:
         with self._lock:
-            events = list(self.events)
-        return select(
-            events,
-            plugin=plugin,
-            kind=kind,
-            decision=decision,
-            since=since,
-            until=until,
-            host_id=host_id,
-            limit=limit,
-        )
+            return list(self.events)
 
     def verify(self) -> list[ChainReport]:
         with self._lock:
@@ -151,7 +110,7 @@ class MemorySink:
         pass
 
 
-class JsonlSink:
+class JsonlSink(_InHand):
     """Appends one JSON object per line, fsynced per event; resumes its chain on open."""
 
     def __init__(self, path: str | os.PathLike[str], host_id: str | None = None) -> None:
@@ -160,7 +119,7 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         last = None
         if self.path.exists():
-            for event in self._read():
+            for event in self._events():
                 if event.host_id == self.host_id:
                     last = Link(event.seq, event.hash)
         self._chain = _Chain(self.host_id, last)
@@ -179,29 +138,7 @@ class JsonlSink:
     def flush(self) -> None:
         pass
 
-    def query(
-        self,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        host_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]:
-        return select(
-            self._read(),
-            plugin=plugin,
-            kind=kind,
-            decision=decision,
-            since=since,
-            until=until,
-            host_id=host_id,
-            limit=limit,
-        )
-
-    def _read(self) -> Iterable[AuditEvent]:
+    def _events(self) -> Iterable[AuditEvent]:
         with open(self.path, encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():

@@ -35,15 +35,16 @@ import queue
 import threading
 import time
 import weakref
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from corral.audit.chain import ChainReport, Link, verify_chain
 from corral.audit.events import GENESIS, AuditEvent
-from corral.audit.retention import Moment, to_epoch, to_seconds
+from corral.audit.filters import EventFilter, PageFilters, Queryable
+from corral.audit.retention import to_seconds
 from corral.errors import AuditError
 
 SCHEMA_VERSION = 1
@@ -127,7 +128,7 @@ def _close_all() -> None:
             store.close()
 
 
-class SqlStore(ABC):
+class SqlStore(Queryable):
     """A hash-chained audit store on a SQL database; subclasses say how to connect."""
 
     name = "sql"
@@ -325,38 +326,11 @@ class SqlStore(ABC):
 
     # --- reading --------------------------------------------------------------
 
-    def query(
-        self,
-        *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
-        host_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEvent]:
-        """Events matching every filter given, oldest first; ``until`` is exclusive."""
+    def _query(self, wanted: EventFilter, limit: int | None) -> list[AuditEvent]:
+        """``query``: after a flush, so a caller reads what it wrote."""
         self.flush()
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("plugin", plugin),
-            ("kind", kind),
-            ("decision", decision),
-            ("host_id", host_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            where.append("time >= ?")
-            params.append(to_epoch(since))
-        if until is not None:
-            where.append("time < ?")
-            params.append(to_epoch(until))
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY time, host_id, seq"
+        where, params = wanted.where()
+        sql = _SELECT + _where(where) + " ORDER BY time, host_id, seq"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -365,13 +339,9 @@ class SqlStore(ABC):
     def page(
         self,
         *,
-        plugin: str | None = None,
-        kind: str | None = None,
-        decision: str | None = None,
-        since: Moment | None = None,
-        until: Moment | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
+        **filters: Unpack[PageFilters],
     ) -> list[AuditEvent]:
         """Newest first, at most ``limit``, strictly older than the ``before`` cursor.
 
@@ -380,23 +350,11 @@ class SqlStore(ABC):
         where an ``OFFSET`` would walk every row before it. ``until`` is
         exclusive, like :meth:`query`'s.
         """
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (("plugin", plugin), ("kind", kind), ("decision", decision)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            where.append("time >= ?")
-            params.append(to_epoch(since))
-        if until is not None:
-            where.append("time < ?")
-            params.append(to_epoch(until))
+        where, params = EventFilter(**filters).where()
         if before is not None:
             where.append("time <= ? AND (time < ? OR id < ?)")
             params.extend((float(before[0]), float(before[0]), str(before[1])))
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        sql = _SELECT + _where(where) + " ORDER BY time DESC, id DESC LIMIT ?"
         params.append(max(1, int(limit)))
         return [_event(r) for r in self._read(sql, params)]
 
@@ -580,6 +538,10 @@ class SqlStore(ABC):
 _get_row = operator.attrgetter(*_COLUMNS)
 _DETAILS = _COLUMNS.index("details")
 _DETAILS_JSON = json.JSONEncoder(sort_keys=True)
+
+
+def _where(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
 def _row(event: AuditEvent) -> tuple[Any, ...]:

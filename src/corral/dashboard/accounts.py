@@ -15,12 +15,11 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
+from corral import homedb
 from corral.errors import HostError
 
 Role = Literal["admin", "read-only"]
@@ -85,18 +84,10 @@ class Accounts:
     """The ``dashboard_admins`` table of one home's ``corral.db``."""
 
     def __init__(self, db: str | os.PathLike[str]) -> None:
-        self.path = Path(db)
-        with self._db() as conn:
-            conn.execute(SCHEMA)
+        self.path = homedb.open_tables(db, SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return homedb.connect(self.path)
 
     def add(self, name: str, password: str, role: Role = "admin") -> Admin:
         """Create or replace an administrator (replacing resets the password and role)."""

@@ -19,12 +19,13 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from corral import homedb
 from corral.errors import HostError
 from corral.policy.tiers import REVIEW_LEVELS
 
@@ -74,22 +75,11 @@ class ReviewStore:
     """The ``trust_reviews`` table of one corral home (WAL; a connection per operation)."""
 
     def __init__(self, db: str | Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.db = Path(db)
-        self.db.parent.mkdir(parents=True, exist_ok=True)
+        self.db = homedb.open_tables(db, _SCHEMA)
         self.clock = clock
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db, timeout=30.0)
-        conn.row_factory = sqlite3.Row
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return homedb.connect(self.db)
 
     def add(self, plugin: str, version: str, *, level: str, notes: str, reviewer: str) -> Review:
         """Record a review; every argument is checked, since a bad one would pass a gate."""

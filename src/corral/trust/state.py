@@ -12,10 +12,11 @@ nothing here touches another subsystem's tables.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+from corral import homedb
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trust_pins (
@@ -43,19 +44,11 @@ class TrustState:
         self.db = db
         self._ready = False
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.db.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db, timeout=30.0)
-        try:
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        if not self._ready:  # on first use: constructing one creates no file
+            homedb.open_tables(self.db, _SCHEMA)
+            self._ready = True
+        return homedb.connect(self.db)
 
     def pinned(self, plugin: str) -> str | None:
         with self._connect() as conn:

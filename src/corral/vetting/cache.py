@@ -14,11 +14,12 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import cache
 from pathlib import Path
 
+from corral import homedb
 from corral.limits import DEFAULT_LIMITS, Limits
 from corral.vetting.finding import Finding
 
@@ -54,21 +55,11 @@ class VettingCache:
     """The ``vetting_results`` table."""
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = homedb.open_tables(path, SCHEMA)
         self.clock = clock
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return homedb.connect(self.path)
 
     def get(self, digest: str, ruleset: str) -> tuple[list[Finding], int] | None:
         """The findings and file count vetted for ``digest``, or None if never vetted."""

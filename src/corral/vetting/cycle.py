@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from corral import homedb
 
 DAY = 86400.0
 _SCHEMA = """
@@ -116,21 +117,10 @@ class CycleStore:
     """The cycle's tables in one ``corral.db`` (WAL; a short connection per operation)."""
 
     def __init__(self, db: str | Path) -> None:
-        self.db = Path(db)
-        self.db.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+        self.db = homedb.open_tables(db, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.db, timeout=30.0)
-        conn.row_factory = sqlite3.Row
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return homedb.connect(self.db)
 
     # --- runs ----------------------------------------------------------------------
 

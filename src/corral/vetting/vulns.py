@@ -23,12 +23,13 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from corral import homedb
 from corral.errors import HostError
 from corral.policy import AdminPolicy
 from corral.vetting.cycle import DAY, CheckRun, CycleStore
@@ -114,23 +115,12 @@ class VulnStore:
         host_id: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = homedb.open_tables(path, SCHEMA)
         self.host_id = host_id
         self.clock = clock
-        with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10.0)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return homedb.connect(self.path)
 
     def report(
         self,
