@@ -11,8 +11,8 @@ import pytest
 
 from corral.errors import HostError
 from corral.policy import AdminPolicy, default_policy
-from corral.vetting import vet_source
 from corral.runtime.shared import open_vulns
+from corral.vetting import vet_source
 from corral.vetting.vulns import assess, score, version_key, vuln_gate
 
 
