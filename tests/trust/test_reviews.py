@@ -1,17 +1,37 @@
-"""Security reviews: one exact version, a level, notes, a reviewer, a date; checked on the way in."""
+"""Security reviews: one exact version, a level, notes, a reviewer, a date; checked on the way in.
+
+Every store test runs on SQLite and on a real PostgreSQL (tests/postgres.py).
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from corral.errors import HostError
+from corral.runtime.shared import open_reviews
 from corral.trust import ReviewStore, review_command
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """A lifecycle target: the home's corral.db, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "corral.db")
+    return request.getfixturevalue("postgresql_backend").target
+
+
 @pytest.fixture
-def reviews(tmp_path):
+def reviews(target):
     clock = iter(float(t) for t in range(1000, 2000))
-    return ReviewStore(tmp_path / "corral.db", clock=lambda: next(clock))
+    return open_reviews(target, clock=lambda: next(clock))
+
+
+def test_the_factory_follows_the_target_and_a_path_still_means_sqlite(target, tmp_path):
+    store = open_reviews(target)
+    assert store.tables.kind == ("postgresql" if target.startswith("postgresql") else "sqlite")
+    review = store.add("notes", "1.0.0", level="external", notes="n", reviewer="firm")
+    assert open_reviews(target).reviews() == [review]
+    assert ReviewStore(tmp_path / "other.db").tables.kind == "sqlite"
 
 
 def test_a_review_is_stored_for_one_exact_version(reviews):

@@ -1,13 +1,19 @@
-"""Vulnerability reports, the score and the gate (seed 001): stored for real in SQLite."""
+"""Vulnerability reports, the score and the gate (seed 001).
+
+Every store test runs on SQLite and on a real PostgreSQL (tests/postgres.py):
+the table follows the home's lifecycle state there, and must answer the same.
+"""
 
 import sqlite3
+import time
 
 import pytest
 
 from corral.errors import HostError
 from corral.policy import AdminPolicy, default_policy
+from corral.runtime.shared import open_vulns
 from corral.vetting import vet_source
-from corral.vetting.vulns import VulnStore, assess, score, version_key, vuln_gate
+from corral.vetting.vulns import assess, score, version_key, vuln_gate
 
 
 class Clock:
@@ -27,18 +33,52 @@ class Recorded:
         self.events.append((kind, plugin, version, decision, details))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """A lifecycle target: the home's corral.db, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "corral.db")
+    return request.getfixturevalue("postgresql_backend").target
+
+
 @pytest.fixture
-def store(tmp_path):
-    return VulnStore(tmp_path / "corral.db", host_id="h1", clock=Clock())
+def store(target):
+    return open_vulns(target, host_id="h1", clock=Clock())
 
 
-def test_reports_live_in_the_vuln_reports_table_in_wal_mode(store, tmp_path):
+def _raw(target, sql):
+    """Read the table directly, outside corral."""
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            return conn.execute(sql).fetchall()
+    db = sqlite3.connect(target)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def test_reports_live_in_the_vuln_reports_table(store, target):
+    assert store.tables.kind == ("postgresql" if target.startswith("postgresql") else "sqlite")
     store.report("weather", "1.0.0", "high", "CVE-2026-0001", fixed_in="1.1.0")
-    db = sqlite3.connect(tmp_path / "corral.db")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    rows = db.execute("SELECT plugin, version, severity, vuln_id, fixed_in, status, host_id"
-                      " FROM vuln_reports").fetchall()
+    if store.tables.kind == "sqlite":
+        assert _raw(target, "PRAGMA journal_mode") == [("wal",)]
+    rows = _raw(target, "SELECT plugin, version, severity, vuln_id, fixed_in, status, host_id"
+                        " FROM vuln_reports")
     assert rows == [("weather", "1.0.0", "high", "CVE-2026-0001", "1.1.0", "open", "h1")]
+
+
+def test_timestamps_keep_full_precision_and_a_second_store_reads_the_same_rows(target):
+    """PostgreSQL's ``real`` would round today's time to minutes: the columns are double."""
+    now = time.time()
+    first = open_vulns(target, host_id="a", clock=lambda: now)
+    made = first.report("weather", "1.0.0", "critical", "CVE-2026-0009")
+    second = open_vulns(target, host_id="b")  # another process, creating the tables again
+    assert second.get("weather", "CVE-2026-0009") == made
+    assert made.reported_at == now
+    assert second.affecting("weather", "1.0.5") == [made]
 
 
 def test_a_report_affects_versions_from_its_own_up_to_the_fix(store):

@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from corral import HomeAdmin, ReviewStore
+from corral import HomeAdmin
 from corral.cli._output import HomeOpt, JsonOpt, console, emit_json, fail
 from corral.errors import CorralError, HostError
 
@@ -69,7 +69,7 @@ def add(  # noqa: PLR0917 - a CLI command's signature is its options
     """Record a security review of PLUGIN VERSION (audited, with your OS user)."""
     try:
         admin = HomeAdmin(home)
-        review = ReviewStore(admin.home.db).add(
+        review = admin.reviews().add(
             plugin,
             version,
             level=level.lower(),
@@ -106,7 +106,13 @@ def list_reviews(
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded reviews, oldest first."""
-    rows = ReviewStore(HomeAdmin(home).home.db).reviews(plugin)
+    admin = HomeAdmin(home)
+    try:
+        rows = admin.reviews().reviews(plugin)
+    except CorralError as exc:
+        fail(exc, as_json)
+    finally:
+        admin.close()
     if as_json:
         emit_json({"ok": True, "reviews": [r.to_dict() for r in rows]})
         return

@@ -1,6 +1,7 @@
 """``corral vuln``: record, list and resolve vulnerability reports; score a plugin (seed 001).
 
-Reports go to ``vuln_reports`` in ``$CORRAL_HOME/corral.db``; every change is
+Reports go to ``vuln_reports`` where the home's lifecycle state is (its
+``corral.db``, or the PostgreSQL database of its audit log); every change is
 audited (``vuln.reported``, ``vuln.resolved``) in the home's audit log, the
 same place a ``Host`` writes. ``corral vuln score`` shows what the load path
 would decide: allow, refuse (score above the policy's maximum) or disable (a
@@ -52,7 +53,7 @@ def _store(home: Path | None) -> tuple[VulnStore, Recorder]:
     ) -> None:
         admin.record(kind, plugin, decision, **{"version": version, **details, "by": "cli"})
 
-    return VulnStore(admin.home.db), record
+    return admin.vulns(), record
 
 
 def _row(r: VulnReport) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from corral.errors import AuditError, CorralError, HostError
 from corral.manifest import load_policy
 from corral.runtime import HomeAdmin
 from corral.vetting.finding import Finding
-from corral.vetting.vulns import VulnReport, VulnStore, score
+from corral.vetting.vulns import VulnReport, score
 
 PAGE = 50
 CHART_POINTS = 60
@@ -94,7 +94,7 @@ class Dashboard:
         self.root = root
         self.audit_url = audit
         self.store = open_home_store(root, audit)
-        self.vulns = VulnStore(self.admin.home.db)
+        self.vulns = self.admin.vulns()
         self.page_size = PAGE
 
     def close(self) -> None:

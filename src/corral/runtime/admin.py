@@ -25,7 +25,8 @@ from corral.policy import AdminPolicy
 from corral.runtime.control import awaiting
 from corral.runtime.home import Home
 from corral.runtime.lifecycle import LifecycleStore, lifecycle_target, open_lifecycle
-from corral.trust import TrustState, read_manifest
+from corral.runtime.shared import open_reviews, open_vulns
+from corral.trust import ReviewStore, TrustState, read_manifest
 from corral.vetting import Finding
 from corral.vetting.vulns import VulnStore, last_check, score
 
@@ -57,6 +58,14 @@ class HomeAdmin:
 
     def close(self) -> None:
         self.store.close()
+
+    def vulns(self) -> VulnStore:
+        """The home's vulnerability reports, where its hosts read them (beside lifecycle state)."""
+        return open_vulns(self.store.target)
+
+    def reviews(self) -> ReviewStore:
+        """The home's security reviews, where its hosts read them (beside lifecycle state)."""
+        return open_reviews(self.store.target)
 
     # --- reading ---------------------------------------------------------------
 
@@ -122,7 +131,7 @@ class HomeAdmin:
         )
         grants = [e for e in granted_any if _version(e) == version]
         findings = _findings(events, version)
-        vulns = VulnStore(self.home.db).affecting(name, version) if version else []
+        vulns = self.vulns().affecting(name, version) if version else []
         violations = [e for e in events if e.kind == "violation"]
         # This home's record of check runs first; else the shared audit log.
         run = last_check(self.home.db)

@@ -48,6 +48,7 @@ from corral.runtime.lifecycle import lifecycle_target, open_lifecycle
 from corral.runtime.monitor import Monitor, Sample
 from corral.runtime.pen import PenLayout, build_plan, pen_uid
 from corral.runtime.responses import Pending, Responder
+from corral.runtime.shared import open_vulns
 from corral.runtime.spare import SpareSlot
 from corral.runtime.violations import denial_type, error_type
 from corral.runtime.vulncycle import VulnCycle
@@ -96,6 +97,7 @@ class Host:
         self._trust_state = TrustState(self.home.db)
         self._vetting_cache: VettingCache | None = None
         self._vuln_cycle: VulnCycle | None = None
+        self._vulns: VulnStore | None = None
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
         self.unsafe_in_process = unsafe_in_process
@@ -281,7 +283,9 @@ class Host:
             extra = {k: v for k, v in details.items() if k not in _RECORD_PARAMS}
             self.record(kind, plugin, "info" if flagged else decision, version=version, **extra)
 
-        store = VulnStore(self.home.db, host_id=self.audit.host_id)
+        if self._vulns is None:  # where the lifecycle state is: shared on PostgreSQL
+            self._vulns = open_vulns(self.control.store.target, host_id=self.audit.host_id)
+        store = self._vulns
         _, gate = assess(
             store, manifest.name, manifest.version, findings, self.policy, record=record
         )

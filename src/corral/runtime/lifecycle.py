@@ -142,6 +142,11 @@ class LifecycleStore(abc.ABC):
     def describe(self) -> str:
         return self.kind
 
+    @property
+    @abc.abstractmethod
+    def target(self) -> str:
+        """The path or URL this store opened: where the home's other shared rows live too."""
+
     @contextlib.contextmanager
     def _write(self, plugin: str) -> Iterator[Run]:
         """A write transaction that bumps the change counter (and signals) as it commits."""
@@ -335,6 +340,10 @@ class SqliteLifecycleStore(LifecycleStore):
     def describe(self) -> str:
         return self.path
 
+    @property
+    def target(self) -> str:
+        return self.path
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -412,6 +421,10 @@ class PostgresLifecycleStore(LifecycleStore):
         from corral.audit.factory import describe
 
         return describe(self.url)
+
+    @property
+    def target(self) -> str:
+        return self.url
 
     def _connect(self) -> Any:
         try:

@@ -39,11 +39,12 @@ from corral.policy import AdminPolicy, Manifest, grant
 from corral.policy.tiers import TierSpec
 from corral.runtime.home import Home
 from corral.runtime.lifecycle import LifecycleStore
-from corral.trust import Keyring, ReviewStore, Store, TrustState, read_manifest, review_command
+from corral.runtime.shared import open_reviews, open_vulns
+from corral.trust import Keyring, Store, TrustState, read_manifest, review_command
 from corral.trust.state import Installed
 from corral.vetting import VettingCache, vet_plugin
 from corral.vetting.cycle import CheckRun, CycleStore
-from corral.vetting.vulns import Action, VulnStore, respond, score
+from corral.vetting.vulns import Action, respond, score
 from corral.vetting.vulns import last_check as _stored_last_check
 
 # record(kind, plugin, decision, details); details may carry "version".
@@ -125,8 +126,9 @@ class VulnCycle:
         self.by = by
         self.cycle = CycleStore(home.db)
         self.lifecycle = lifecycle
-        self.reviews = ReviewStore(home.db, clock=clock)
-        self.vulns = VulnStore(home.db, host_id=host_id, clock=clock)
+        # Reports and reviews live where the lifecycle state does (shared on PostgreSQL).
+        self.reviews = open_reviews(lifecycle.target, clock=clock)
+        self.vulns = open_vulns(lifecycle.target, host_id=host_id, clock=clock)
         self.trust = TrustState(home.db)
 
     # --- when ------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Security reviews of plugin versions (seed 001), kept in ``corral.db`` table ``trust_reviews``.
+"""Security reviews of plugin versions (seed 001), kept in table ``trust_reviews``.
+
+The table is in the home's ``corral.db``, or in its PostgreSQL database when
+the home's hosts share one (``corral.runtime.shared.open_reviews``), so a
+review recorded on one machine lets every host load the version.
 
 A review is a person's word that they read one exact version of a plugin:
 who, at which level (``internal`` or ``external``, seed 001's security
@@ -16,11 +20,9 @@ run it.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS trust_reviews (
     level TEXT NOT NULL,
     reviewer TEXT NOT NULL,
     notes TEXT NOT NULL,
-    reviewed_at REAL NOT NULL
+    reviewed_at {real} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trust_reviews_version ON trust_reviews (plugin, version);
 """
@@ -72,14 +74,18 @@ def review_command(plugin: str, version: str, level: str = "internal") -> str:
 
 
 class ReviewStore:
-    """The ``trust_reviews`` table of one corral home (WAL; a connection per operation)."""
+    """The ``trust_reviews`` table of one corral home (a connection per operation).
 
-    def __init__(self, db: str | Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.db = homedb.open_tables(db, _SCHEMA)
+    ``db`` is a ``corral.db`` path or a :class:`~corral.homedb.Tables` (SQLite
+    or PostgreSQL); the methods and their answers are the same on both.
+    """
+
+    def __init__(
+        self, db: str | Path | homedb.Tables, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.tables = db if isinstance(db, homedb.Tables) else homedb.SqliteTables(db)
+        self.tables.create(_SCHEMA)
         self.clock = clock
-
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return homedb.connect(self.db)
 
     def add(self, plugin: str, version: str, *, level: str, notes: str, reviewer: str) -> Review:
         """Record a review; every argument is checked, since a bad one would pass a gate."""
@@ -98,9 +104,10 @@ class ReviewStore:
         review = Review(
             uuid.uuid4().hex, plugin, version, level, reviewer.strip(), notes, self.clock()
         )
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT INTO trust_reviews VALUES (?, ?, ?, ?, ?, ?, ?)",
+        with self.tables.transaction() as run:
+            run(
+                "INSERT INTO trust_reviews (id, plugin, version, level, reviewer, notes,"
+                " reviewed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     review.id,
                     review.plugin,
@@ -115,16 +122,16 @@ class ReviewStore:
 
     def reviews(self, plugin: str | None = None, version: str | None = None) -> list[Review]:
         """Reviews, oldest first; of one plugin, and of one of its versions, when given."""
-        query, args = "SELECT * FROM trust_reviews WHERE 1 = 1", []
+        query, args = "SELECT * FROM trust_reviews WHERE 1 = 1", list[str]()
         if plugin is not None:
             query += " AND plugin = ?"
             args.append(plugin)
         if version is not None:
             query += " AND version = ?"
             args.append(version)
-        with self._connect() as conn:
-            rows = conn.execute(query + " ORDER BY reviewed_at, id", args).fetchall()
-        return [Review(**dict(r)) for r in rows]
+        with self.tables.transaction() as run:
+            rows = run(query + " ORDER BY reviewed_at, id", args)
+        return [Review(**r) for r in rows]
 
     def satisfying(
         self, plugin: str, version: str, level: str, *, since: float | None = None

@@ -2,9 +2,11 @@
 
 Reports live in ``vuln_reports`` in ``$CORRAL_HOME/corral.db`` (the same
 SQLite file the audit store uses, WAL mode so readers never block the
-writer). A report affects every version from the one it names up to, not
-including, ``fixed_in``; with no ``fixed_in`` yet it affects every later
-version too, because nobody has said a fix exists. So a critical report
+writer), or in the home's PostgreSQL database when its hosts share one
+(``corral.runtime.shared.open_vulns``): a report recorded on one machine
+must disable the plugin on every host. A report affects every version from
+the one it names up to, not including, ``fixed_in``; with no ``fixed_in`` yet
+it affects every later version too, because nobody has said a fix exists. So a critical report
 disables a plugin "until a fixed version is installed" by construction: the
 fixed version is simply not affected.
 
@@ -20,11 +22,9 @@ on every installed plugin, and ``last_check`` says when that last happened.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,8 +46,8 @@ CREATE TABLE IF NOT EXISTS vuln_reports (
     fixed_in TEXT,
     description TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
-    reported_at REAL NOT NULL,
-    resolved_at REAL,
+    reported_at {real} NOT NULL,
+    resolved_at {real},
     host_id TEXT NOT NULL DEFAULT '',
     UNIQUE (plugin, vuln_id)
 );
@@ -106,21 +106,23 @@ class VulnReport:
 
 
 class VulnStore:
-    """The ``vuln_reports`` table; every change goes through ``record`` when one is given."""
+    """The ``vuln_reports`` table; every change goes through ``record`` when one is given.
+
+    ``db`` is a home's ``corral.db`` path or a :class:`~corral.homedb.Tables`
+    (SQLite or PostgreSQL): the methods and their answers are the same on both.
+    """
 
     def __init__(
         self,
-        path: str | Path,
+        db: str | Path | homedb.Tables,
         *,
         host_id: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = homedb.open_tables(path, SCHEMA)
+        self.tables = db if isinstance(db, homedb.Tables) else homedb.SqliteTables(db)
+        self.tables.create(SCHEMA)
         self.host_id = host_id
         self.clock = clock
-
-    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
-        return homedb.connect(self.path)
 
     def report(
         self,
@@ -144,12 +146,12 @@ class VulnStore:
                 f"fixed_in {fixed_in} must be later than the affected version {version}"
             )
         now = self.clock()
-        with self._db() as db:
-            row = db.execute(
+        with self.tables.transaction() as run:
+            rows = run(
                 "SELECT id FROM vuln_reports WHERE plugin = ? AND vuln_id = ?", (plugin, vuln_id)
-            ).fetchone()
-            ident = row["id"] if row else uuid.uuid4().hex
-            db.execute(
+            )
+            ident = rows[0]["id"] if rows else uuid.uuid4().hex
+            run(
                 "INSERT INTO vuln_reports (id, plugin, version, severity, vuln_id, fixed_in,"
                 " description, status, reported_at, resolved_at, host_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, NULL, ?)"
@@ -170,15 +172,15 @@ class VulnStore:
             )
         found = self.get(plugin, vuln_id)
         if record is not None:
-            details = {**found.to_dict(), "updated": row is not None}
+            details = {**found.to_dict(), "updated": bool(rows)}
             record("vuln.reported", plugin, version, "info", details)
         return found
 
     def resolve(self, plugin: str, vuln_id: str, *, record: Recorder | None = None) -> VulnReport:
         """Close a report (withdrawn, or every installed version is fixed)."""
         self.get(plugin, vuln_id)
-        with self._db() as db:
-            db.execute(
+        with self.tables.transaction() as run:
+            run(
                 "UPDATE vuln_reports SET status = 'resolved', resolved_at = ?"
                 " WHERE plugin = ? AND vuln_id = ?",
                 (self.clock(), plugin, vuln_id),
@@ -189,24 +191,24 @@ class VulnStore:
         return found
 
     def get(self, plugin: str, vuln_id: str) -> VulnReport:
-        with self._db() as db:
-            row = db.execute(
+        with self.tables.transaction() as run:
+            rows = run(
                 "SELECT * FROM vuln_reports WHERE plugin = ? AND vuln_id = ?", (plugin, vuln_id)
-            ).fetchone()
-        if row is None:
+            )
+        if not rows:
             raise HostError(f"no report {vuln_id} against plugin {plugin!r}")
-        return VulnReport(**dict(row))
+        return VulnReport(**rows[0])
 
     def reports(self, plugin: str | None = None, *, open_only: bool = False) -> list[VulnReport]:
-        query, args = "SELECT * FROM vuln_reports WHERE 1 = 1", []
+        query, args = "SELECT * FROM vuln_reports WHERE 1 = 1", list[str]()
         if plugin is not None:
             query += " AND plugin = ?"
             args.append(plugin)
         if open_only:
             query += " AND status = 'open'"
-        with self._db() as db:
-            rows = db.execute(query + " ORDER BY reported_at, vuln_id", args).fetchall()
-        return [VulnReport(**dict(r)) for r in rows]
+        with self.tables.transaction() as run:
+            rows = run(query + " ORDER BY reported_at, vuln_id", args)
+        return [VulnReport(**r) for r in rows]
 
     def affecting(self, plugin: str, version: str) -> list[VulnReport]:
         """Open reports that affect this plugin version."""
