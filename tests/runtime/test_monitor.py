@@ -46,7 +46,7 @@ def test_a_call_that_fills_work_past_disk_mb_ends_with_that_limit(home, plugin_d
         assert info.value.limit == "disk_mb"
         assert "disk quota of $WORK" in str(info.value)
         assert plugin.call("echo", "next") == "next"  # a fresh worker answers the next call
-    assert disk_used_mb(home / "work" / "monitored") > 2.0  # past disk_mb when it was stopped
+    assert disk_used_mb(home / "work" / "monitored") >= 2.0  # at disk_mb (it acts at 100 %)
     (breach,) = audit.query(plugin="monitored", kind="limit.breached")
     assert breach.details["limit"] == "disk_mb" and breach.source == "host"
 
