@@ -6,6 +6,7 @@ store objects on one database stand for the CLI and a host.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
 import threading
@@ -205,6 +206,24 @@ def test_a_signal_file_that_cannot_be_written_is_removed(sqlite_pair):
     assert not signal.is_symlink() and not (signal.parent / "elsewhere").exists()
     assert host.changed()  # no file: the host reads the row
     assert host.state("weather").state == "suspended"
+
+
+def test_a_fifo_in_place_of_the_signal_file_blocks_nobody(sqlite_pair):
+    cli, host, signal = sqlite_pair
+    _settled(host)
+    signal.unlink()
+    os.mkfifo(signal)  # opening a FIFO blocks until the other end opens, unless told not to
+    outcome: list[bool] = []
+    checker = threading.Thread(target=lambda: outcome.append(host.changed()), daemon=True)
+    checker.start()
+    checker.join(10)
+    assert outcome == [False], "the host's check hung on the FIFO"
+    cli.set_state("weather", "suspended", now=1.0)  # the writer cannot write it: removed
+    assert not signal.exists()
+    assert host.changed()
+    cli.set_state("weather", "loaded", now=2.0)  # and the next write makes a file again
+    assert signal.is_file()
+    assert host.changed()
 
 
 def test_a_change_that_cannot_be_signalled_is_refused(sqlite_pair):

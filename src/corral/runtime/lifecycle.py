@@ -401,7 +401,7 @@ class SqliteLifecycleStore(LifecycleStore):
                 with contextlib.suppress(OSError):  # the same access as the database itself
                     os.fchmod(fd, os.stat(self.path).st_mode & 0o666)
             except FileExistsError:
-                fd = os.open(self.signal_path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                fd = os.open(self.signal_path, _SIGNAL_OPEN | os.O_WRONLY)
             try:
                 os.pwrite(fd, _COUNTER.pack(value), 0)
             finally:
@@ -422,9 +422,7 @@ class SqliteLifecycleStore(LifecycleStore):
         """The signal file's value, or None when there is no readable, current file."""
         try:
             if self._signal_fd is None:
-                self._signal_fd = os.open(
-                    self.signal_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
-                )
+                self._signal_fd = os.open(self.signal_path, _SIGNAL_OPEN | os.O_RDONLY)
             data = os.pread(self._signal_fd, _COUNTER.size, 0)
             if os.fstat(self._signal_fd).st_nlink:
                 return _COUNTER.unpack(data)[0] if len(data) == _COUNTER.size else None
@@ -465,7 +463,10 @@ class SqliteLifecycleStore(LifecycleStore):
                 self._watch = None
 
 
-_SIGNAL_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+# Never follow a link; never block opening something that is not a regular file (a FIFO
+# planted there would hang every call); pread on anything but a file fails -> the row.
+_SIGNAL_OPEN = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+_SIGNAL_CREATE = _SIGNAL_OPEN | os.O_WRONLY | os.O_CREAT | os.O_EXCL
 
 
 def _counter(run: Run) -> int:
