@@ -1,5 +1,7 @@
 """The event model: validated on construction, one canonical encoding the chain hashes."""
 
+import uuid
+
 import pytest
 
 from corral.audit import KINDS, AuditEvent
@@ -67,3 +69,11 @@ def test_the_hash_covers_every_field_but_itself():
 def test_oversized_details_are_truncated_not_refused():
     e = AuditEvent(time=0, kind="denied", plugin="p", details={"blob": "x" * 100_000})
     assert set(e.details) == {"truncated"} and len(e.details["truncated"]) == 1024
+
+
+def test_event_ids_are_random_version_4_uuids():
+    ids = [AuditEvent(time=1.0, kind="admin", plugin="").id for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(hex=text)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, text)

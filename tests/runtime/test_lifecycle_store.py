@@ -6,10 +6,15 @@ store objects on one database stand for the CLI and a host.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import struct
 import threading
+from pathlib import Path
 
 import pytest
 
+from corral.errors import HostError
 from corral.policy import AdminPolicy
 from corral.runtime.lifecycle import (
     PostgresLifecycleStore,
@@ -117,3 +122,116 @@ def test_the_store_follows_the_audit_log_to_postgresql(tmp_path, postgresql_back
         tmp_path / "corral.db"
     )
     assert lifecycle_target(tmp_path / "corral.db", on_pg, "memory") == str(tmp_path / "corral.db")
+
+
+# --- SQLite: the signal file beside corral.db ---------------------------------------
+# The host reads the file before every call and the counter row only when the file
+# says something it has not confirmed; each test below makes the file lie or vanish
+# and checks that the host still sees the next change (slower, never blind).
+
+
+@pytest.fixture
+def sqlite_pair(tmp_path):
+    path = tmp_path / "corral.db"
+    cli, host = SqliteLifecycleStore(path), SqliteLifecycleStore(path)
+    yield cli, host, Path(cli.signal_path)
+    cli.close()
+    host.close()
+
+
+def _settled(host: SqliteLifecycleStore) -> None:
+    host.changed()
+    assert not host.changed()
+
+
+def test_every_write_copies_the_counter_into_the_signal_file(sqlite_pair):
+    cli, host, signal = sqlite_pair
+    _settled(host)
+    for step in range(3):
+        cli.set_state("weather", "suspended" if step % 2 else "loaded", now=float(step))
+        assert host.changed()
+        assert not host.changed()
+    with sqlite3.connect(cli.path) as db:
+        (row,) = db.execute("select n from lifecycle_changes").fetchone()
+    assert struct.unpack("<Q", signal.read_bytes()) == (row,)
+
+
+def test_a_write_that_rolls_back_after_signalling_leaves_the_host_reading_the_row(sqlite_pair):
+    cli, host, _ = sqlite_pair
+    _settled(host)
+    with pytest.raises(RuntimeError), cli._write("weather") as run:
+        run("insert into lifecycle_state(plugin, state, updated) values ('w', 'disabled', 1)", ())
+        cli._signal(run, "weather")  # the file moves on ...
+        raise RuntimeError("... and the transaction rolls back")
+    assert not host.changed()  # nothing committed: nothing to adopt
+    assert host.state("w") is None
+    cli.set_state("weather", "suspended", now=1.0)  # reuses the rolled-back value
+    assert host.changed()
+
+
+def test_a_removed_or_replaced_signal_file_is_followed(sqlite_pair):
+    cli, host, signal = sqlite_pair
+    _settled(host)  # the host now holds the file open
+    signal.unlink()
+    cli.set_state("weather", "suspended", now=1.0)  # a new file, a new inode
+    assert host.changed()
+    assert not host.changed()
+    stale = signal.read_bytes()
+    signal.with_suffix(".tmp").write_bytes(stale)
+    signal.with_suffix(".tmp").replace(signal)  # the same value under a new inode
+    cli.set_state("weather", "loaded", now=2.0)
+    assert host.changed()
+
+
+def test_a_write_that_bypasses_the_signal_file_is_seen_at_the_next_signalled_one(sqlite_pair):
+    """The documented limit: a bare SQL update is seen at the next write through corral
+    (or the monitor's round, which polls the rows); corral's own writers never bypass it."""
+    cli, host, signal = sqlite_pair
+    _settled(host)
+    frozen = signal.read_bytes()
+    with sqlite3.connect(cli.path) as db:  # a writer that bypasses the file (an old corral)
+        db.execute("update lifecycle_changes set n = n + 1")
+    signal.write_bytes(frozen)
+    assert not host.changed()  # the file is all the fast path reads ...
+    cli.set_state("weather", "suspended", now=1.0)  # ... until the next write through corral
+    assert host.changed()
+
+
+def test_a_signal_file_that_cannot_be_written_is_removed(sqlite_pair):
+    cli, host, signal = sqlite_pair
+    _settled(host)
+    signal.unlink()
+    signal.symlink_to(signal.parent / "elsewhere")  # O_NOFOLLOW refuses it
+    cli.set_state("weather", "suspended", now=1.0)
+    assert not signal.is_symlink() and not (signal.parent / "elsewhere").exists()
+    assert host.changed()  # no file: the host reads the row
+    assert host.state("weather").state == "suspended"
+
+
+def test_a_fifo_in_place_of_the_signal_file_blocks_nobody(sqlite_pair):
+    cli, host, signal = sqlite_pair
+    _settled(host)
+    signal.unlink()
+    os.mkfifo(signal)  # opening a FIFO blocks until the other end opens, unless told not to
+    outcome: list[bool] = []
+    checker = threading.Thread(target=lambda: outcome.append(host.changed()), daemon=True)
+    checker.start()
+    checker.join(10)
+    assert outcome == [False], "the host's check hung on the FIFO"
+    cli.set_state("weather", "suspended", now=1.0)  # the writer cannot write it: removed
+    assert not signal.exists()
+    assert host.changed()
+    cli.set_state("weather", "loaded", now=2.0)  # and the next write makes a file again
+    assert signal.is_file()
+    assert host.changed()
+
+
+def test_a_change_that_cannot_be_signalled_is_refused(sqlite_pair):
+    cli, host, signal = sqlite_pair
+    _settled(host)
+    signal.unlink()
+    (signal / "x").mkdir(parents=True)  # neither writable nor removable
+    with pytest.raises(HostError, match="cannot signal running hosts"):
+        cli.set_state("weather", "suspended", now=1.0)
+    assert host.state("weather") is None
+    assert not host.changed()

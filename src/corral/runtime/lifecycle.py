@@ -13,8 +13,9 @@ PostgreSQL when the home's audit log is there (:func:`open_lifecycle`), so a
 CLI on another machine sharing the database drives every host. Each write
 bumps a change counter in the same transaction; PostgreSQL also sends
 ``NOTIFY corral_lifecycle``. A host learns of a change cheaply: on SQLite by
-reading the counter (one indexed row) before a call, on PostgreSQL from a
-listener thread.
+reading the counter's copy in a small file beside the database before a call
+(a ``pread``, falling back to the row itself), on PostgreSQL from a listener
+thread.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +47,8 @@ CHANNEL = "corral_lifecycle"
 _PG = ("postgresql://", "postgres://")
 _SCHEMA_LOCK = 0x636F7272616D  # one advisory lock id for creating the lifecycle tables
 _log = logging.getLogger(__name__)
+_COUNTER = struct.Struct("<Q")
+"""The change counter as the signal file holds it: 8 bytes, little-endian."""
 
 _SCHEMA = """
 create table if not exists lifecycle_state (
@@ -321,21 +325,42 @@ class SqliteLifecycleStore(LifecycleStore):
 
     A connection per operation needs no lock of ours: state changes are rare
     and come from several threads and processes. :meth:`changed` is the
-    exception: it runs before every call, so it keeps one connection open and
-    reads the one-row change counter (``PRAGMA data_version`` would not do:
-    the audit log in the same file changes it on every call).
+    exception: it runs before every call, and a SQLite read there cost more
+    than the rest of a warm call's bookkeeping (about 25 µs alone, several
+    times that while the audit writer commits to the same file). So every
+    write also copies the new counter value into ``<db>.changes`` (8 bytes)
+    *before* its transaction commits, and :meth:`changed` reads that file
+    with one ``pread``; only when the file differs from what it last
+    confirmed does it read the counter row (``PRAGMA data_version`` would
+    not do: the audit log in the same file changes it on every call).
+
+    Why this cannot miss a change: the file is written inside the writing
+    transaction, so by the time a write is committed (and the CLI returns)
+    the file already holds its value, which this host has not confirmed yet.
+    A value is confirmed only when the row says the same, so a write that
+    rolled back after touching the file (or a file nobody can read) leaves
+    the host reading the row on every call, as it did before the file
+    existed: slower, never blind. A writer that cannot write the file
+    removes it, and refuses the change when it cannot do that either.
     """
 
     kind = "sqlite"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self.signal_path = self.path + ".changes"
         self._seen: int | None = None
+        self._confirmed: int | None = None  # a file value the row has matched
+        self._signal_fd: int | None = None
         self._watch: sqlite3.Connection | None = None
         self._watch_lock = threading.Lock()
         with self._connect() as db:
             db.execute("pragma journal_mode=wal")
             db.executescript(_SCHEMA.format(real="real"))
+        if not os.path.exists(self.signal_path):
+            # A home written before the file existed: publish the current value once.
+            with contextlib.suppress(HostError, sqlite3.Error), self._transaction() as run:
+                self._publish(_counter(run))
 
     def describe(self) -> str:
         return self.path
@@ -370,9 +395,62 @@ class SqliteLifecycleStore(LifecycleStore):
 
     def _signal(self, run: Run, plugin: str) -> None:
         run("update lifecycle_changes set n = n + 1 where id = 1", ())
+        self._publish(_counter(run))
+
+    def _publish(self, value: int) -> None:
+        """Write ``value`` to the signal file, inside the writing transaction (see the class).
+
+        A file this process cannot write is removed, so hosts fall back to
+        the row; when even that fails the change is refused (the caller's
+        transaction rolls back) rather than left unseen by running hosts.
+        """
+        try:
+            try:
+                fd = os.open(self.signal_path, _SIGNAL_CREATE, 0o600)
+                with contextlib.suppress(OSError):  # the same access as the database itself
+                    os.fchmod(fd, os.stat(self.path).st_mode & 0o666)
+            except FileExistsError:
+                fd = os.open(self.signal_path, _SIGNAL_OPEN | os.O_WRONLY)
+            try:
+                os.pwrite(fd, _COUNTER.pack(value), 0)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            try:
+                os.unlink(self.signal_path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                raise HostError(
+                    f"cannot signal running hosts through {self.signal_path} ({exc}); "
+                    "the change was not stored: give this user write access to that file "
+                    "or remove it"
+                ) from None
+
+    def _peek(self) -> int | None:
+        """The signal file's value, or None when there is no readable, current file."""
+        try:
+            if self._signal_fd is None:
+                self._signal_fd = os.open(self.signal_path, _SIGNAL_OPEN | os.O_RDONLY)
+            data = os.pread(self._signal_fd, _COUNTER.size, 0)
+            if os.fstat(self._signal_fd).st_nlink:
+                return _COUNTER.unpack(data)[0] if len(data) == _COUNTER.size else None
+        except OSError:
+            pass
+        self._close_signal()  # removed or replaced: open the path again next time
+        return None
+
+    def _close_signal(self) -> None:
+        if self._signal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._signal_fd)
+            self._signal_fd = None
 
     def changed(self) -> bool:
         with self._watch_lock:
+            signalled = self._peek()
+            if signalled is not None and signalled == self._confirmed:
+                return False
             try:
                 if self._watch is None:
                     self._watch = sqlite3.connect(
@@ -383,13 +461,27 @@ class SqliteLifecycleStore(LifecycleStore):
                 raise HostError(f"cannot read lifecycle state in {self.path}: {exc}") from None
             value = int(row[0]) if row else 0
             changed, self._seen = value != self._seen, value
+            self._confirmed = value if signalled == value else None
             return changed
 
     def close(self) -> None:
         with self._watch_lock:
+            self._close_signal()
             if self._watch is not None:
                 self._watch.close()
                 self._watch = None
+
+
+# Never follow a link; never block opening something that is not a regular file (a FIFO
+# planted there would hang every call); pread on anything but a file fails -> the row.
+_SIGNAL_OPEN = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+_SIGNAL_CREATE = _SIGNAL_OPEN | os.O_WRONLY | os.O_CREAT | os.O_EXCL
+
+
+def _counter(run: Run) -> int:
+    """The change counter's value, read in the caller's transaction."""
+    rows = run("select n from lifecycle_changes where id = 1", ())
+    return int(rows[0][0]) if rows else 0
 
 
 class PostgresLifecycleStore(LifecycleStore):
