@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import shutil
 import signal
 import socket
 import time
@@ -446,6 +447,41 @@ def test_deny_huge_file(bad, work_of):
     bad.call("sleep", 0)  # a worker is up (a fresh one if the breach killed the last)
     huge = work_of(bad) / "huge.bin"
     assert not huge.exists() or huge.stat().st_size <= 1024 * 1024
+
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def scratch(host, plugin_dir):
+    """(plugin, directory name, the host's view of the pen's root) for the scratch filler.
+
+    The host looks through ``/proc/<worker>/root``: the pen's (or container's) own
+    mounts, seen from outside. A name in the host's /tmp is removed afterwards,
+    in case a run with the mount layer off wrote there.
+    """
+    filler = host.load(plugin_dir("fixtures/scratch_filler"))
+    name = f"corral-fill-{uuid.uuid4().hex[:8]}"
+    yield filler, name, Path(f"/proc/{filler._slots.queue[0].pid}/root")
+    for place in ("/tmp", "/dev/shm"):
+        shutil.rmtree(Path(place) / name, ignore_errors=True)
+
+
+@pytest.mark.parametrize("place", ["/tmp", "/dev/shm"])
+def test_deny_filling_scratch_space_past_disk_mb(scratch, place):
+    """Files each within ``file_size_mb``, together past ``disk_mb``: the tmpfs's size stops them.
+
+    /tmp and /dev/shm are a tmpfs of ``disk_mb`` (one shared budget in the pen,
+    one each in a container); 40 MiB stays well under ``memory_mb``, so the
+    memory limit (which tmpfs pages count against) is not what stops it.
+    """
+    filler, name, root = scratch
+    assert filler.grant.limits.disk_mb == 16
+    outcome = filler.call("fill", f"{place}/{name}", 40)
+    seen = root / place.lstrip("/") / name
+    used = sum(f.stat().st_size for f in seen.iterdir())  # the worker is alive: its view is there
+    assert 0 < used <= 16 * MIB, (outcome, used)
+    assert outcome["written"] < 40 and outcome["error"], outcome
 
 
 def test_crash_never_takes_the_host_down(bad, audit):

@@ -19,6 +19,7 @@ import corral
 from corral.policy import AdminPolicy
 from corral.runtime.container.engine import WORKER_LABEL
 from tests._net import Web
+from tests.conftest import SABOTAGE
 
 pytestmark = [pytest.mark.pen, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,8 +34,13 @@ def engine(container_engine):
 
 @pytest.fixture
 def chost(home, audit, container_engine):
+    """A container host; in a sabotage run (scripts/sabotage.py) with that run's layers off."""
     with corral.Host(
-        home=home, audit=audit, isolation="container", container=container_engine
+        home=home,
+        audit=audit,
+        isolation="container",
+        container=container_engine,
+        unsafe_disable_layers=SABOTAGE,
     ) as h:
         yield h
 
@@ -141,6 +147,43 @@ def test_deny_writing_the_root_filesystem(chost, plugin_dir, engine):
 def test_allow_work_is_a_size_capped_tmpfs(chost, plugin_dir):
     probe = chost.load(plugin_dir("fixtures/engine_probe"))
     assert probe.call("write_raw", "/run/corral/work/ok") == "written"
+
+
+def test_deny_filling_work_past_disk_mb(chost, plugin_dir, engine):
+    """A container's ``$WORK`` is its own tmpfs, capped at ``disk_mb`` (16 MiB) by the engine.
+
+    Judged through the live container's root from the host. (A kernel pen's
+    ``$WORK`` is a host directory the monitor holds, not the kernel.)
+    """
+    filler = chost.load(plugin_dir("fixtures/scratch_filler"))
+    outcome = filler.call("fill", "/run/corral/work/fill", 40)
+    (worker,) = _workers(engine)
+    seen = Path(f"/proc/{int(worker.attrs['State']['Pid'])}/root/run/corral/work/fill")
+    used = sum(f.stat().st_size for f in seen.iterdir())
+    assert 0 < used <= 16 * 1024 * 1024, (outcome, used)
+    assert outcome["written"] < 40 and outcome["error"], outcome
+
+
+def test_an_engine_layer_switched_off_is_audited_and_reaches_the_engine(
+    home, audit, plugin_dir, engine, container_engine
+):
+    """``unsafe_disable_layers`` (the sabotage check's only way in) reaches the engine's
+    options, and is recorded as ``unsafe`` and in ``worker.started`` like a kernel layer."""
+    with corral.Host(
+        home=home,
+        audit=audit,
+        isolation="container",
+        container=container_engine,
+        unsafe_disable_layers={"engine-cpu"},
+    ) as h:
+        h.load(plugin_dir("fixtures/malicious_plugin"))
+        (worker,) = _workers(engine)
+        assert worker.attrs["HostConfig"]["NanoCpus"] == 0
+        assert worker.attrs["HostConfig"]["PidsLimit"] > 0  # the others stay on
+    (unsafe,) = audit.query(plugin="malicious-plugin", kind="unsafe")
+    assert unsafe.details["unsafe_disable_layers"] == ["engine-cpu"]
+    (started,) = audit.query(plugin="malicious-plugin", kind="worker.started")
+    assert started.details["layers_off"] == ["engine-cpu"]
 
 
 # --- nothing left behind ------------------------------------------------------------
