@@ -9,11 +9,15 @@ holds the namespaces and cgroup there, so switching those layers off changes
 nothing). ``test_unprivileged.py`` runs the same switch in a host started as
 uid 65534, where the user namespace is what makes the other namespaces possible.
 
-The second table is the container backend's: only the container variants run
-(``-k container``), once per engine run option switched off (``ENGINE_LAYERS``
-in ``corral/policy/plan.py``), each together with the worker's own layers inside
-the container that would stop the same attacks, so only the engine's option
-stands in the way. ``--only kernel`` or ``--only container`` runs one half.
+The container backend's tables run only the container variants (``-k
+container``). First the worker's own layers inside the container, switched off
+with every engine option on (reference rows); then once per engine run option
+switched off (``ENGINE_LAYERS`` in ``corral/policy/plan.py``), each together
+with the worker's layers that would stop the same attacks, so only the
+engine's option stands in the way. An engine row lists only the tests that
+fail beyond its reference row: what the worker's layers let through on their
+own is theirs, not the option's. ``--only kernel`` or ``--only container`` runs
+one half.
 """
 
 from __future__ import annotations
@@ -54,17 +58,26 @@ CONTAINER_ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("engine-ulimits", ("rlimits", "guard")),
     ("engine-tmpfs", ("guard",)),
 ]
+# The worker's own layers switched off with every engine option on: what fails there
+# is theirs, so an engine row lists only what fails beyond its reference row.
+CONTAINER_REFERENCES: list[tuple[str, ...]] = [
+    ("guard",), ("landlock", "guard"), ("seccomp", "guard"), ("rlimits", "guard"),
+]
 
 
-def failures(sabotage: str, tests: list[str], select: str, name: str) -> list[str]:
+def failures(
+    sabotage: str, tests: list[str], select: str, name: str, reuse: bool = False
+) -> list[str]:
+    """The tests that fail with ``sabotage`` off; ``reuse``: read a report left by a past run."""
     report = ROOT / ".pytest_cache" / f"sabotage-{name}-{sabotage or 'none'}.xml"
     report.parent.mkdir(exist_ok=True)
-    env = {**os.environ, "CORRAL_SABOTAGE": sabotage}
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-         "-k", select, *tests],
-        cwd=ROOT, env=env, capture_output=True, check=False,
-    )  # fmt: skip
+    if not (reuse and report.exists()):
+        env = {**os.environ, "CORRAL_SABOTAGE": sabotage}
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             f"--junitxml={report}", "-k", select, *tests],
+            cwd=ROOT, env=env, capture_output=True, check=False,
+        )  # fmt: skip
     failed = []
     for case in ET.parse(report).getroot().iter("testcase"):
         if case.find("failure") is not None or case.find("error") is not None:
@@ -72,20 +85,19 @@ def failures(sabotage: str, tests: list[str], select: str, name: str) -> list[st
     return failed
 
 
-def table(rows: list[tuple[str, list[str]]]) -> None:
+def table(rows: list[tuple[str, list[str]]], empty: str = "**none: not caught**") -> None:
     print("| layer switched off | attack tests that fail (catch it) |")
     print("|---|---|")
     for label, failed in rows:
         caught = ", ".join(f"`{n}`" for n in sorted(failed))
-        empty = "none (all pass)" if label.startswith("(none") else "**none: not caught**"
-        print(f"| {label} | {caught or empty} |")
+        print(f"| {label} | {caught or ('none (all pass)' if label.startswith('(none') else empty)} |")
 
 
-def kernel() -> bool:
+def kernel(reuse: bool = False) -> bool:
     """The kernel pen's table; True when every test passed with every layer on."""
 
     def run(sabotage: str) -> list[str]:
-        return failures(sabotage, TESTS, "not container", "kernel")
+        return failures(sabotage, TESTS, "not container", "kernel", reuse)
 
     baseline = run("")
     rows = [("(none: every layer on)", baseline)]
@@ -96,16 +108,28 @@ def kernel() -> bool:
     return not baseline
 
 
-def container() -> bool:
-    """The container backend's table (Docker unless CORRAL_CONTAINER_ENGINE says otherwise)."""
+def container(reuse: bool = False) -> bool:
+    """The container backend's table (Docker unless CORRAL_CONTAINER_ENGINE says otherwise).
 
-    def run(sabotage: str) -> list[str]:
-        return failures(sabotage, CONTAINER_TESTS, "container", "container")
+    Reference rows first (the worker's own layers, every engine option on), then
+    one row per engine option listing only the tests that fail beyond its reference.
+    """
 
-    baseline = run("")
+    def run(layers: tuple[str, ...]) -> list[str]:
+        return failures(",".join(layers), CONTAINER_TESTS, "container", "container", reuse)
+
+    baseline = run(())
     rows = [("(none: every layer on)", baseline)]
+    reference = {inside: run(inside) for inside in CONTAINER_REFERENCES}
+    for inside, failed in reference.items():
+        label = "guard alone" if inside == ("guard",) else f"{inside[0]} (+ guard off)"
+        rows.append((f"{label}, every engine option on", failed))
+    table(rows, empty="none")
+    print()
+    rows = []
     for option, inside in CONTAINER_ROWS:
-        rows.append((f"{option} (+ {', '.join(inside)} off)", run(",".join((*inside, option)))))
+        beyond = set(run((*inside, option))) - set(reference[inside])
+        rows.append((f"{option} (+ {', '.join(inside)} off)", sorted(beyond)))
     table(rows)
     return not baseline
 
@@ -113,14 +137,20 @@ def container() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--only", choices=("kernel", "container"), help="run one half only")
+    parser.add_argument(
+        "--reuse-reports",
+        action="store_true",
+        help="read a row's JUnit report in .pytest_cache when one exists instead of running it "
+        "(finishing an interrupted run of the same code)",
+    )
     args = parser.parse_args(argv)
     ok = True
     if args.only in (None, "kernel"):
         print("Kernel pen:\n")
-        ok = kernel() and ok
+        ok = kernel(args.reuse_reports) and ok
     if args.only in (None, "container"):
         print("\nContainer backend:\n" if args.only is None else "Container backend:\n")
-        ok = container() and ok
+        ok = container(args.reuse_reports) and ok
     return 0 if ok else 1
 
 
