@@ -17,7 +17,7 @@ import pytest
 
 import corral
 from corral.policy import AdminPolicy
-from corral.runtime.container.engine import WORKER_LABEL
+from corral.runtime.container.engine import HOST_LABEL, WORKER_LABEL
 from tests._net import Web
 from tests.conftest import SABOTAGE
 
@@ -45,15 +45,22 @@ def chost(home, audit, container_engine):
         yield h
 
 
-def _workers(client):
-    return client.containers.list(all=True, filters={"label": WORKER_LABEL})
+def _workers(client, host=None):
+    """Worker containers of the hosts in process ``host`` (default: this one).
+
+    Other test runs on the same machine may share the engine; their workers are
+    not this test's to count.
+    """
+    labels = [WORKER_LABEL, f"{HOST_LABEL}={host or os.getpid()}"]
+    return client.containers.list(all=True, filters={"label": labels})
 
 
 def _leftovers(client):
     """Everything a worker could leave behind: containers, volumes, networks, IPC dirs.
 
-    IPC dirs are counted for this process's hosts only (``corral-ipc-<pid>-*``), so a
-    second test run on the same machine does not disturb the count.
+    Containers and IPC dirs are counted for this process's hosts only (its label,
+    ``corral-ipc-<pid>-*``), so a second test run on the same machine does not disturb
+    the count.
     """
     return (
         len(_workers(client)),
@@ -252,13 +259,13 @@ def test_a_killed_hosts_containers_are_swept_by_the_next_host(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
     )
     assert child.stdout.readline().strip() == b"loaded"
-    assert any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert _workers(engine, child.pid)
     assert glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     with corral.Host(home=home, audit="memory", isolation="container", container=container_engine):
         pass
-    assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert not _workers(engine, child.pid)
     assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
 
 
@@ -282,7 +289,7 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
     assert child.stdout.readline().strip() == b"loaded"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    mine = [c for c in _workers(engine) if c.labels.get("corral.host") == str(child.pid)]
+    mine = _workers(engine, child.pid)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         for c in mine:
@@ -293,7 +300,7 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
     assert mine and all(c.status == "exited" for c in mine)
     with corral.Host(home=home, audit="memory", isolation="container", container=container_engine):
         pass  # and the next host sweeps what is left
-    assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert not _workers(engine, child.pid)
     assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
 
 
