@@ -167,3 +167,8 @@ def test_unsafe_in_process_runs_trusted_code_and_says_so(home, plugin_dir, audit
         assert plugin.call("echo", "hi") == {"value": "hi", "calls": 1}
         assert plugin.call("whoami")["pid"] == os.getpid()  # no pen at all
     assert audit.query(plugin="good-notes", kind="unsafe")[0].details == {"unsafe_in_process": True}
+
+
+def test_an_unknown_layer_to_switch_off_is_refused(home):
+    with pytest.raises(ValueError, match="engine-everything"):
+        corral.Host(home=home, audit="memory", unsafe_disable_layers={"engine-everything"})

@@ -32,6 +32,26 @@ LAYERS = (
     "guard",
 )
 
+ENGINE_LAYERS = (
+    "engine-readonly",  # the container's root filesystem read-only
+    "engine-network",  # network mode none (host when switched off)
+    "engine-seccomp",  # corral's generated profile (unconfined when switched off)
+    "engine-privileges",  # the pen uid, cap_drop ALL and no-new-privileges, together
+    "engine-memory",  # memory = memory+swap = memory_mb
+    "engine-pids",  # the pids limit
+    "engine-cpu",  # nano_cpus from cpu_percent
+    "engine-ulimits",  # the plan's rlimits as the engine's ulimits
+    "engine-tmpfs",  # the size caps of $WORK, /tmp and /dev/shm
+)
+"""A container engine's run options, switchable for the sabotage check only.
+
+They exist only as ``unsafe_disable_layers`` names (audited as ``unsafe``): no
+manifest or policy field reaches them. ``runtime/container/mapping.py`` drops or
+loosens the option each one names; a kernel pen has none of them.
+"""
+
+DISABLEABLE_LAYERS = LAYERS + ENGINE_LAYERS
+
 
 @dataclass(frozen=True)
 class EnforcementPlan:
@@ -81,9 +101,10 @@ class EnforcementPlan:
     def __post_init__(self) -> None:
         if self.network not in NETWORK_LEVELS:
             raise ValueError(f"network level {self.network!r} not in {NETWORK_LEVELS}")
-        unknown = (set(self.disabled_layers) | set(self.provided_layers)) - set(LAYERS)
+        unknown = set(self.disabled_layers) - set(DISABLEABLE_LAYERS)
+        unknown |= set(self.provided_layers) - set(LAYERS)
         if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
+            raise ValueError(f"unknown layers {sorted(unknown)}; known: {DISABLEABLE_LAYERS}")
 
     def layer_on(self, layer: str) -> bool:
         """Whether the worker applies ``layer`` itself (off when sabotaged or provided)."""

@@ -33,7 +33,7 @@ from corral.limits import DEFAULT_LIMITS, Limits
 from corral.manifest import load_policy
 from corral.netproxy import NetProxy, NetUsage
 from corral.policy import AdminPolicy, Grant, Manifest, grant
-from corral.policy.plan import LAYERS
+from corral.policy.plan import DISABLEABLE_LAYERS
 from corral.policy.responses import ViolationType
 from corral.protocol import Call, Event, HostCall, Result
 from corral.runtime.container import ContainerConfig
@@ -101,9 +101,9 @@ class Host:
         self.isolation = isolation
         self.unsafe_disable_layers = frozenset(unsafe_disable_layers)
         self.unsafe_in_process = unsafe_in_process
-        unknown = self.unsafe_disable_layers - set(LAYERS)
+        unknown = self.unsafe_disable_layers - set(DISABLEABLE_LAYERS)
         if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}; known: {LAYERS}")
+            raise ValueError(f"unknown layers {sorted(unknown)}; known: {DISABLEABLE_LAYERS}")
         self.audit = self._sink(audit)
         self._handles: dict[str, PluginHandle] = {}
         self._callables: dict[str, list[str]] = {}

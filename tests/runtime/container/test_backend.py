@@ -17,8 +17,9 @@ import pytest
 
 import corral
 from corral.policy import AdminPolicy
-from corral.runtime.container.engine import WORKER_LABEL
+from corral.runtime.container.engine import HOST_LABEL, WORKER_LABEL
 from tests._net import Web
+from tests.conftest import SABOTAGE
 
 pytestmark = [pytest.mark.pen, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,21 +34,33 @@ def engine(container_engine):
 
 @pytest.fixture
 def chost(home, audit, container_engine):
+    """A container host; in a sabotage run (scripts/sabotage.py) with that run's layers off."""
     with corral.Host(
-        home=home, audit=audit, isolation="container", container=container_engine
+        home=home,
+        audit=audit,
+        isolation="container",
+        container=container_engine,
+        unsafe_disable_layers=SABOTAGE,
     ) as h:
         yield h
 
 
-def _workers(client):
-    return client.containers.list(all=True, filters={"label": WORKER_LABEL})
+def _workers(client, host=None):
+    """Worker containers of the hosts in process ``host`` (default: this one).
+
+    Other test runs on the same machine may share the engine; their workers are
+    not this test's to count.
+    """
+    labels = [WORKER_LABEL, f"{HOST_LABEL}={host or os.getpid()}"]
+    return client.containers.list(all=True, filters={"label": labels})
 
 
 def _leftovers(client):
     """Everything a worker could leave behind: containers, volumes, networks, IPC dirs.
 
-    IPC dirs are counted for this process's hosts only (``corral-ipc-<pid>-*``), so a
-    second test run on the same machine does not disturb the count.
+    Containers and IPC dirs are counted for this process's hosts only (its label,
+    ``corral-ipc-<pid>-*``), so a second test run on the same machine does not disturb
+    the count.
     """
     return (
         len(_workers(client)),
@@ -143,6 +156,43 @@ def test_allow_work_is_a_size_capped_tmpfs(chost, plugin_dir):
     assert probe.call("write_raw", "/run/corral/work/ok") == "written"
 
 
+def test_deny_filling_work_past_disk_mb(chost, plugin_dir, engine):
+    """A container's ``$WORK`` is its own tmpfs, capped at ``disk_mb`` (16 MiB) by the engine.
+
+    Judged through the live container's root from the host. (A kernel pen's
+    ``$WORK`` is a host directory the monitor holds, not the kernel.)
+    """
+    filler = chost.load(plugin_dir("fixtures/scratch_filler"))
+    outcome = filler.call("fill", "/run/corral/work/fill", 40)
+    (worker,) = _workers(engine)
+    seen = Path(f"/proc/{int(worker.attrs['State']['Pid'])}/root/run/corral/work/fill")
+    used = sum(f.stat().st_size for f in seen.iterdir())
+    assert 0 < used <= 16 * 1024 * 1024, (outcome, used)
+    assert outcome["written"] < 40 and outcome["error"], outcome
+
+
+def test_an_engine_layer_switched_off_is_audited_and_reaches_the_engine(
+    home, audit, plugin_dir, engine, container_engine
+):
+    """``unsafe_disable_layers`` (the sabotage check's only way in) reaches the engine's
+    options, and is recorded as ``unsafe`` and in ``worker.started`` like a kernel layer."""
+    with corral.Host(
+        home=home,
+        audit=audit,
+        isolation="container",
+        container=container_engine,
+        unsafe_disable_layers={"engine-cpu"},
+    ) as h:
+        h.load(plugin_dir("fixtures/malicious_plugin"))
+        (worker,) = _workers(engine)
+        assert worker.attrs["HostConfig"]["NanoCpus"] == 0
+        assert worker.attrs["HostConfig"]["PidsLimit"] > 0  # the others stay on
+    (unsafe,) = audit.query(plugin="malicious-plugin", kind="unsafe")
+    assert unsafe.details["unsafe_disable_layers"] == ["engine-cpu"]
+    (started,) = audit.query(plugin="malicious-plugin", kind="worker.started")
+    assert started.details["layers_off"] == ["engine-cpu"]
+
+
 # --- nothing left behind ------------------------------------------------------------
 
 
@@ -209,13 +259,13 @@ def test_a_killed_hosts_containers_are_swept_by_the_next_host(
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
     )
     assert child.stdout.readline().strip() == b"loaded"
-    assert any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert _workers(engine, child.pid)
     assert glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     with corral.Host(home=home, audit="memory", isolation="container", container=container_engine):
         pass
-    assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert not _workers(engine, child.pid)
     assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
 
 
@@ -239,7 +289,7 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
     assert child.stdout.readline().strip() == b"loaded"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
-    mine = [c for c in _workers(engine) if c.labels.get("corral.host") == str(child.pid)]
+    mine = _workers(engine, child.pid)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         for c in mine:
@@ -250,7 +300,7 @@ def test_an_orphaned_worker_ends_when_its_host_channel_closes(
     assert mine and all(c.status == "exited" for c in mine)
     with corral.Host(home=home, audit="memory", isolation="container", container=container_engine):
         pass  # and the next host sweeps what is left
-    assert not any(c.labels.get("corral.host") == str(child.pid) for c in _workers(engine))
+    assert not _workers(engine, child.pid)
     assert not glob.glob(f"/tmp/corral-ipc-{child.pid}-*")
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 import corral
-from corral.policy.plan import NETWORK_LEVELS, PEN_PLUGIN_DIR, PEN_WORK_DIR, EnforcementPlan
+from corral.policy.plan import (
+    ENGINE_LAYERS,
+    NETWORK_LEVELS,
+    PEN_PLUGIN_DIR,
+    PEN_WORK_DIR,
+    EnforcementPlan,
+)
 from corral.runtime.container.mapping import PROVIDED, run_options
 from corral.sandbox.rlimits import task_limit
 
@@ -100,3 +106,60 @@ def test_podman_is_told_the_engines_own_nproc_and_nofile_never_more(tmp_path):
     assert limits(unset, podman, engine)["nofile"] == (20000, 20000)
     assert "nproc" not in limits(PLAN, corral.ContainerConfig(), {})
     assert options()["pids_limit"] == task_limit(16) + 1  # the process barrier either way
+
+
+# --- the sabotage check's switches (scripts/sabotage.py) ----------------------------
+
+
+def _without(*layers):
+    return options(EnforcementPlan(**{**PLAN.__dict__, "disabled_layers": frozenset(layers)}))
+
+
+def _changed(layer):
+    """The option keys whose value differs once ``layer`` is switched off."""
+    full, sabotaged = options(), _without(layer)
+    return {k for k in full.keys() | sabotaged.keys() if full.get(k) != sabotaged.get(k)}
+
+
+LOOSENED = {
+    "engine-readonly": {"read_only"},
+    "engine-network": {"network_mode"},
+    "engine-seccomp": {"security_opt"},
+    "engine-privileges": {"user", "cap_drop", "security_opt"},
+    "engine-memory": {"mem_limit", "memswap_limit"},
+    "engine-pids": {"pids_limit"},
+    "engine-cpu": {"nano_cpus"},
+    "engine-ulimits": {"ulimits"},
+    "engine-tmpfs": {"tmpfs", "shm_size"},
+}
+
+
+def test_every_engine_layer_has_a_switch():
+    assert set(LOOSENED) == set(ENGINE_LAYERS)
+
+
+@pytest.mark.parametrize("layer", sorted(LOOSENED))
+def test_an_engine_layer_switched_off_loosens_its_own_options_only(layer):
+    assert _changed(layer) == LOOSENED[layer]
+
+
+def test_what_each_switch_leaves():
+    assert _without("engine-readonly")["read_only"] is False
+    assert _without("engine-network")["network_mode"] == "host"
+    assert _without("engine-seccomp")["security_opt"] == ["no-new-privileges", "seccomp=unconfined"]
+    privileged = _without("engine-privileges")
+    assert "user" not in privileged and "cap_drop" not in privileged
+    assert [o for o in privileged["security_opt"] if not o.startswith("seccomp=")] == []
+    assert _without("engine-ulimits")["ulimits"] == []
+    tmpfs = _without("engine-tmpfs")["tmpfs"]
+    assert not any("size=" in v for v in tmpfs.values())
+    assert tmpfs[PEN_WORK_DIR] == "uid=234567,gid=234567,mode=0700"
+
+
+def test_podman_keeps_its_own_limits_with_the_ulimits_switched_off(tmp_path):
+    """The engine's nproc/nofile are what lets Podman start a container at all."""
+    plan = EnforcementPlan(**{**PLAN.__dict__, "disabled_layers": frozenset({"engine-ulimits"})})
+    podman = corral.ContainerConfig(engine="podman")
+    got = run_options(plan, podman, str(tmp_path), {}, {"nproc": 32768, "nofile": 20000})
+    limits = {u["Name"]: (u["Soft"], u["Hard"]) for u in got["ulimits"]}
+    assert limits == {"nproc": (32768, 32768), "nofile": (20000, 20000)}
