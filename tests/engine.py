@@ -236,6 +236,16 @@ def prune_old_images(engine: Engine, keep: str) -> list[str]:
     return removed
 
 
+def _remove_podman_upload_copies(engine: Engine) -> None:
+    """Podman 4.3's compatible import keeps each uploaded tarball in /var/tmp (``api_load.tar*``,
+    ~95 MB per image build) and never removes it; on our own test service, we do."""
+    if engine.kind != "podman" or engine.url != f"unix://{PODMAN_SOCKET}":
+        return
+    for leftover in Path("/var/tmp").glob("api_load.tar*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
 # --- the shared pytest fixture (imported by tests/conftest.py) ------------------------------
 
 
@@ -261,6 +271,7 @@ def container_engine():
     try:
         tag = corral.build_container_image(config)  # this corral's tag; a few seconds
         prune_old_images(engine, keep=tag)
+        _remove_podman_upload_copies(engine)
     except corral.CorralError as exc:
         engine.stop()
         _engine_unavailable(f"building the worker image failed: {exc}")
