@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = [
     "tests/runtime/test_attacks.py",
+    "tests/runtime/test_attacks_kernel.py",
+    "tests/runtime/test_attacks_channel.py",
     "tests/runtime/test_host.py",
     "tests/runtime/test_network.py",
     "tests/runtime/test_unprivileged.py",
