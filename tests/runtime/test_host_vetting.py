@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -41,13 +42,13 @@ def test_a_blocking_policy_refuses_before_any_worker_starts(home):
             host.load(MALICIOUS)
         assert host.plugins() == []
 
-    assert "uses os.system at attacks.py:184 but plugin.yaml grants no subprocess:execute" in str(
+    assert f"uses os.system at attacks.py:{_os_system_line()} but plugin.yaml grants no subprocess:execute" in str(
         info.value
     )
     assert not audit.query(kind="worker.started")
     assert any(e.decision == "deny" for e in audit.query(kind="vetting.finding"))
     (refused,) = audit.query(kind="plugin.refused")
-    assert "attacks.py:184" in refused.details["error"]
+    assert f"attacks.py:{_os_system_line()}" in refused.details["error"]
 
 
 # --- seed 001's vulnerability cycle at load -------------------------------------------------
@@ -115,3 +116,10 @@ def test_a_tier_that_requires_containers_is_refused_when_the_engine_is_unreachab
     assert not audit.query(kind="worker.started")
     (refused,) = audit.query(kind="plugin.refused")
     assert "no docker engine answers" in refused.details["error"]
+
+
+def _os_system_line() -> int:
+    """Where the fixture calls os.system: findings name file:line, and the fixture grows."""
+    source = Path(__file__).resolve().parents[1] / "plugins/fixtures/malicious_plugin/attacks.py"
+    lines = source.read_text().splitlines()
+    return next(n for n, text in enumerate(lines, 1) if "return os.system(" in text)

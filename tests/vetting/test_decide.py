@@ -1,5 +1,7 @@
 """The load-time decision: vet, record every finding, refuse when policy says so."""
 
+from pathlib import Path
+
 import pytest
 
 from corral.errors import VettingError
@@ -95,6 +97,13 @@ def test_seed_003s_malicious_fixture_is_refused_before_it_runs():
     malicious = PLUGINS / "fixtures" / "malicious_plugin"
     with pytest.raises(VettingError) as info:
         check_plugin(malicious, load_manifest(malicious), blocking_policy(), "community")
-    assert "uses os.system at attacks.py:184 but plugin.yaml grants no subprocess:execute" in str(
+    assert f"uses os.system at attacks.py:{_os_system_line()} but plugin.yaml grants no subprocess:execute" in str(
         info.value
     )
+
+
+def _os_system_line() -> int:
+    """Where the fixture calls os.system: findings name file:line, and the fixture grows."""
+    source = Path(__file__).resolve().parents[1] / "plugins/fixtures/malicious_plugin/attacks.py"
+    lines = source.read_text().splitlines()
+    return next(n for n, text in enumerate(lines, 1) if "return os.system(" in text)
