@@ -20,6 +20,24 @@ from corral.errors import AuditError
 _SCHEMA_LOCK = 0x636F7272616C  # "corral": one advisory lock id for schema creation
 
 
+
+def connect(url: str, *, needs: str, cannot: str, error: type[Exception]) -> Any:
+    """An autocommit psycopg connection (10 s timeout), or ``error`` in one line.
+
+    Every PostgreSQL store of corral's (audit, lifecycle, shared reports) connects
+    this way, so a missing driver or an unreachable server reads the same in each,
+    with no password and no traceback.
+    """
+    try:
+        import psycopg
+    except ImportError:
+        raise error(f"{needs}: pip install 'corral[postgres]'") from None
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise error(f"{cannot}: {first}") from None
+
 class PostgresStore(SqlStore):
     """The audit store in a PostgreSQL database (psycopg 3, the ``postgres`` extra)."""
 
@@ -38,17 +56,12 @@ class PostgresStore(SqlStore):
         return (psycopg.Error,)
 
     def _connect(self) -> Any:
-        try:
-            import psycopg
-        except ImportError:
-            raise AuditError(
-                "the PostgreSQL audit store needs psycopg: pip install 'corral[postgres]'"
-            ) from None
-        try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise AuditError(f"cannot connect to the PostgreSQL audit store: {first}") from None
+        return connect(
+            self.url,
+            needs="the PostgreSQL audit store needs psycopg",
+            cannot="cannot connect to the PostgreSQL audit store",
+            error=AuditError,
+        )
 
     @contextlib.contextmanager
     def _transaction(self, conn: Any) -> Iterator[None]:

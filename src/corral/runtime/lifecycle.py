@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.audit import audit_target, policy_audit
+from corral.audit.postgres import connect as connect_postgres
 from corral.errors import HostError
 from corral.policy import AdminPolicy
 
@@ -519,17 +520,12 @@ class PostgresLifecycleStore(LifecycleStore):
         return self.url
 
     def _connect(self) -> Any:
-        try:
-            import psycopg
-        except ImportError:
-            raise HostError(
-                "lifecycle state on PostgreSQL needs psycopg: pip install 'corral[postgres]'"
-            ) from None
-        try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HostError(f"cannot connect to the PostgreSQL lifecycle store: {first}") from None
+        return connect_postgres(
+            self.url,
+            needs="lifecycle state on PostgreSQL needs psycopg",
+            cannot="cannot connect to the PostgreSQL lifecycle store",
+            error=HostError,
+        )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Run]:

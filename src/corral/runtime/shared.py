@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from corral.audit.factory import describe as _describe_url
+from corral.audit.postgres import connect as connect_postgres
 from corral.errors import HostError
 from corral.homedb import Row, Run, SqliteTables, Tables
 from corral.trust import ReviewStore
@@ -47,17 +48,12 @@ class PostgresTables(Tables):
         return _describe_url(self.url)
 
     def _connect(self) -> Any:
-        try:
-            import psycopg
-        except ImportError:
-            raise HostError(
-                "shared state on PostgreSQL needs psycopg: pip install 'corral[postgres]'"
-            ) from None
-        try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HostError(f"cannot connect to PostgreSQL at {self.describe()}: {first}") from None
+        return connect_postgres(
+            self.url,
+            needs="shared state on PostgreSQL needs psycopg",
+            cannot=f"cannot connect to PostgreSQL at {self.describe()}",
+            error=HostError,
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Run]:
